@@ -1,0 +1,211 @@
+"""Webdataset shards: deterministic, atomic, parallel writing and ``info.json``.
+
+A shard folder holds ``shard-00000.tar``, ``shard-00001.tar``, ... and ``info.json``.
+Each sample is ``<key>.png`` (or ``.jpg``), ``<key>.cls`` (the label as ASCII digits) and
+``<key>.json`` (provenance). Tars are USTAR with a fixed mtime, owner and mode, and members
+in sorted order, so the same samples always give the same bytes; ``info.json`` records a
+sha256 per shard so a rebuild can be checked.
+
+Writing is split into shard jobs that run in ``workers`` processes; each job is a pure
+function of its inputs, so the output does not depend on the number of workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import webdataset as wds
+from PIL import Image
+from tqdm import tqdm
+
+from robust.errors import DataError
+
+INFO = "info.json"
+SHARD_PATTERN = "shard-{:05d}.tar"
+IMAGE_FORMATS = ("png", "jpg")
+Job = TypeVar("Job")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A sample left out (``data.on_bad_image: skip``), with the reason."""
+
+    key: str
+    reason: str
+
+
+def encode_image(image: np.ndarray, fmt: str = "png", quality: int = 85) -> bytes:
+    """uint8 HxWx3 -> PNG (lossless, no metadata) or JPEG bytes (4:2:0, as PIL's default)."""
+    buffer = io.BytesIO()
+    pil = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), mode="RGB")
+    if fmt == "png":
+        pil.save(buffer, format="PNG", compress_level=6)
+    elif fmt == "jpg":
+        pil.save(buffer, format="JPEG", quality=quality)
+    else:
+        raise ValueError(f"unknown image format {fmt!r}")
+    return buffer.getvalue()
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """PNG/JPEG bytes -> uint8 HxWx3."""
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def make_sample(key: str, image: np.ndarray, label: int, meta: dict[str, Any], fmt: str, quality: int) -> dict[str, Any]:
+    """One webdataset sample with every field already encoded to bytes."""
+    return {
+        "__key__": key,
+        fmt: encode_image(image, fmt, quality),
+        "cls": str(int(label)).encode(),
+        "json": json.dumps(meta, sort_keys=True, separators=(",", ":")).encode(),
+    }
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_tar(path: Path, samples: Iterable[dict[str, Any] | Skipped]) -> tuple[int, list[Skipped]]:
+    """Write samples to one deterministic tar; returns (samples written, samples skipped)."""
+    written, skipped = 0, []
+    with open(path, "wb") as handle, wds.TarWriter(handle, encoder=False, mtime=0, user="robust", group="robust") as tar:
+        for sample in samples:
+            if isinstance(sample, Skipped):
+                skipped.append(sample)
+                continue
+            tar.write(sample)
+            written += 1
+    return written, skipped
+
+
+# -- parallel shard writing ------------------------------------------------------------
+_BUILD: Callable[[Any], Iterable[dict[str, Any] | Skipped]] | None = None
+
+
+def _init_worker(build: Callable[[Any], Iterable[dict[str, Any] | Skipped]]) -> None:
+    global _BUILD
+    _BUILD = build
+
+
+def _write_job(args: tuple[int, Any, str]) -> tuple[int, int, list[Skipped]]:
+    index, job, folder = args
+    assert _BUILD is not None
+    written, skipped = write_tar(Path(folder) / SHARD_PATTERN.format(index), _BUILD(job))
+    return index, written, skipped
+
+
+def write_shards(
+    folder: Path,
+    jobs: Sequence[Job],
+    build: Callable[[Job], Iterable[dict[str, Any] | Skipped]],
+    *,
+    workers: int = 1,
+    total: int | None = None,
+    desc: str = "shards",
+    job_size: Callable[[Job], int] = len,  # type: ignore[assignment]
+) -> dict[str, Any]:
+    """Write ``shard-<i>.tar`` for each job into ``folder`` (which must exist).
+
+    ``build(job)`` yields the samples of one shard (or :class:`Skipped` markers). With
+    ``workers > 1`` the jobs run in a process pool; ``build`` travels to each worker once.
+    Returns the shard part of ``info.json``: per-shard counts and sha256, totals, skips.
+    """
+    tasks = [(i, job, str(folder)) for i, job in enumerate(jobs)]
+    results: dict[int, tuple[int, list[Skipped]]] = {}
+    bar = tqdm(total=total if total is not None else sum(job_size(j) for j in jobs), desc=desc, unit="img", dynamic_ncols=True)
+    with bar:
+        if workers > 1 and len(tasks) > 1:
+            context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+            with context.Pool(min(workers, len(tasks)), initializer=_init_worker, initargs=(build,)) as pool:
+                for index, written, skipped in pool.imap_unordered(_write_job, tasks):
+                    results[index] = (written, skipped)
+                    bar.update(written + len(skipped))
+        else:
+            _init_worker(build)
+            for task in tasks:
+                index, written, skipped = _write_job(task)
+                results[index] = (written, skipped)
+                bar.update(written + len(skipped))
+    shards, skipped_all = [], []
+    for index in range(len(tasks)):
+        written, skipped = results[index]
+        name = SHARD_PATTERN.format(index)
+        shards.append({"name": name, "num_samples": written, "sha256": sha256_file(folder / name)})
+        skipped_all.extend(skipped)
+    return {
+        "num_samples": sum(s["num_samples"] for s in shards),
+        "shards": shards,
+        "num_skipped": len(skipped_all),
+        "skipped": [{"key": s.key, "reason": s.reason} for s in skipped_all],
+    }
+
+
+def chunk(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    """Consecutive chunks of at most ``size`` items (the shard jobs)."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# -- folders and info.json ---------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces ``path``, on error it is removed.
+
+    So an interrupted or failed run never leaves a half-written ``path`` behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temp file + rename), stable formatting."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_info(folder: str | Path) -> dict[str, Any]:
+    """The ``info.json`` of a shard folder, checked to list shards that exist."""
+    folder = Path(folder)
+    path = folder / INFO
+    if not path.is_file():
+        raise DataError(
+            f"{folder} is not a shard folder: {INFO} is missing.",
+            "build the shards first (dvc repro prepare) or point at data/shards/<...>/<split>.",
+        )
+    try:
+        info = json.loads(path.read_text())
+        names = [s["name"] for s in info["shards"]]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DataError(f"{path} is not a valid shard info file ({exc}).", "rebuild the shards (dvc repro).") from exc
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise DataError(f"{folder} lacks shards listed in {INFO}: {', '.join(missing[:3])}.", "rebuild the shards (dvc repro).")
+    return info
