@@ -61,7 +61,7 @@ def encode_image(image: np.ndarray, fmt: str = "png", quality: int = 85) -> byte
 def decode_image(data: bytes) -> np.ndarray:
     """PNG/JPEG bytes -> uint8 HxWx3."""
     with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("RGB"))
+        return np.array(image.convert("RGB"))  # a writable copy (torch.from_numpy needs one)
 
 
 def make_sample(key: str, image: np.ndarray, label: int, meta: dict[str, Any], fmt: str, quality: int) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""Writers of tiny datasets in the exact on-disk formats of the real ones.
+
+Each writer returns what it wrote (arrays, labels, names) so tests can compare what the
+sources read back with the truth.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def _image(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    return rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+
+
+def write_cifar(root: Path, variant: str = "cifar10", n_train: int = 20, n_test: int = 10, as_tarball: bool = False, seed: int = 0) -> dict:
+    """CIFAR python version: pickled dicts with bytes keys, data rows R-plane|G-plane|B-plane."""
+    rng = np.random.default_rng(seed)
+    n_classes = 10 if variant == "cifar10" else 100
+    folder_name = "cifar-10-batches-py" if variant == "cifar10" else "cifar-100-python"
+    label_key = b"labels" if variant == "cifar10" else b"fine_labels"
+    images = {s: _image(rng, 32 * n, 32).reshape(n, 32, 32, 3) for s, n in (("train", n_train), ("test", n_test))}
+    labels = {s: [int(v) for v in rng.integers(0, n_classes, len(images[s]))] for s in images}
+    names = [f"class{i}" for i in range(n_classes)]
+
+    def batch(split: str, part: slice) -> bytes:
+        imgs = images[split][part]
+        data = imgs.transpose(0, 3, 1, 2).reshape(len(imgs), 3072)
+        d = {b"batch_label": split.encode(), label_key: labels[split][part], b"data": data,
+             b"filenames": [f"img_{i}.png".encode() for i in range(len(imgs))]}
+        if variant == "cifar100":
+            d[b"coarse_labels"] = [0] * len(imgs)
+        return pickle.dumps(d, protocol=2)
+
+    files: dict[str, bytes] = {}
+    if variant == "cifar10":
+        bounds = np.linspace(0, n_train, 6).astype(int)
+        for i in range(5):
+            files[f"data_batch_{i + 1}"] = batch("train", slice(bounds[i], bounds[i + 1]))
+        files["test_batch"] = batch("test", slice(None))
+        files["batches.meta"] = pickle.dumps({b"label_names": [n.encode() for n in names], b"num_vis": 3072}, protocol=2)
+    else:
+        files["train"] = batch("train", slice(None))
+        files["test"] = batch("test", slice(None))
+        files["meta"] = pickle.dumps({b"fine_label_names": [n.encode() for n in names], b"coarse_label_names": [b"c"]}, protocol=2)
+    root.mkdir(parents=True, exist_ok=True)
+    if as_tarball:
+        path = root / ("cifar-10-python.tar.gz" if variant == "cifar10" else "cifar-100-python.tar.gz")
+        with tarfile.open(path, "w:gz") as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(f"{folder_name}/{name}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    else:
+        path = root / folder_name
+        path.mkdir()
+        for name, data in files.items():
+            (path / name).write_bytes(data)
+    return {"path": path, "images": images, "labels": labels, "names": names}
+
+
+def write_tiny_imagenet(root: Path, wnids: tuple[str, ...] = ("n02", "n01", "n03"), per_class: int = 4, n_val: int = 6, seed: int = 0) -> dict:
+    """tiny-imagenet-200 layout with 64x64 JPEGs, wnids.txt, words.txt, val_annotations.txt."""
+    rng = np.random.default_rng(seed)
+    base = root / "tiny-imagenet-200"
+    (base / "val" / "images").mkdir(parents=True)
+    (base / "test" / "images").mkdir(parents=True)
+    (base / "wnids.txt").write_text("\n".join(wnids) + "\n")
+    words = {w: f"thing {w}, alias" for w in wnids}
+    (base / "words.txt").write_text("".join(f"{w}\t{n}\n" for w, n in {**words, "n99": "unused"}.items()))
+    for wnid in wnids:
+        folder = base / "train" / wnid / "images"
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(_image(rng, 64, 64)).save(folder / f"{wnid}_{i}.JPEG", quality=95)
+        (base / "train" / wnid / f"{wnid}_boxes.txt").write_text("")
+    lines, val_labels = [], {}
+    for i in range(n_val):
+        wnid = wnids[i % len(wnids)]
+        name = f"val_{i}.JPEG"
+        Image.fromarray(_image(rng, 64, 64)).save(base / "val" / "images" / name, quality=95)
+        lines.append(f"{name}\t{wnid}\t0\t0\t63\t63")
+        val_labels[name] = wnid
+    (base / "val" / "val_annotations.txt").write_text("\n".join(lines) + "\n")
+    Image.fromarray(_image(rng, 64, 64)).save(base / "test" / "images" / "test_0.JPEG")
+    return {"path": base, "wnids": sorted(wnids), "words": words, "val_labels": val_labels}
+
+
+def write_image_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog"), per_class: dict | None = None, seed: int = 0) -> Path:
+    """ImageNet-style train/<class>/*.JPEG and val/<class>/*.JPEG of varying sizes (and a PNG)."""
+    rng = np.random.default_rng(seed)
+    per_class = per_class or {"train": 5, "val": 2}
+    for split, n in per_class.items():
+        for c in classes:
+            folder = root / split / c
+            folder.mkdir(parents=True)
+            for i in range(n):
+                h, w = int(rng.integers(40, 90)), int(rng.integers(40, 90))
+                ext = ".png" if i == 0 else ".JPEG"
+                Image.fromarray(_image(rng, h, w)).save(folder / f"{c}_{i}{ext}")
+    return root
+
+
+def cure_name(sign: int, ctype: int, level: int, index: int, fields: int = 7) -> str:
+    if fields == 7:
+        return f"01_01_{ctype:02d}_{level:02d}_{level:02d}_{sign:02d}_{index:04d}.bmp"
+    return f"01_{sign:02d}_{ctype:02d}_{level:02d}_{index:04d}.bmp"
+
+
+def write_cure_tsr(root: Path, signs: tuple[int, ...] = (1, 5, 14), per_split: int = 2, challenges: tuple[str, ...] = ("07_01",), fields: int = 7, seed: int = 0) -> Path:
+    """cure-tsr/RealChallengeFree/{train,val,test}/*.bmp and RealChallenge/TT_LL/... of varying sizes."""
+    rng = np.random.default_rng(seed)
+    base = root / "cure-tsr"
+    for challenge in ("00_00", *challenges):
+        ctype, level = (int(x) for x in challenge.split("_"))
+        top = base / "RealChallengeFree" if ctype == 0 else base / "RealChallenge" / challenge
+        for split in ("train", "val", "test"):
+            folder = top / split
+            folder.mkdir(parents=True)
+            index = 0
+            for sign in signs:
+                for _ in range(per_split):
+                    size = int(rng.integers(20, 60))
+                    Image.fromarray(_image(rng, size, size + 3)).save(folder / cure_name(sign, ctype, level, index, fields))
+                    index += 1
+    return base
+
+
+def truncate(path: Path) -> None:
+    """Cut an image file in half, as an interrupted copy would."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])

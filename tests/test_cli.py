@@ -1,0 +1,55 @@
+"""The ``robust`` command and the stage script: help, success, one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from robust.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_help_lists_the_commands(capsys):
+    try:
+        main(["--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    for command in ("prepare", "sources", "info"):
+        assert command in out
+
+
+def test_prepare_and_info_commands(tmp_path, capsys):
+    defaults = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data = {**defaults["data"], "train_size": 24, "val_size": 12, "test_size": 12, "workers": 1}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": data}))
+    assert main(["prepare", "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "clean")]) == 0
+    assert "train: 24 samples" in capsys.readouterr().out
+    assert main(["info", str(tmp_path / "clean" / "val")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["num_samples"] == 12 and summary["num_classes"] == 12
+
+
+def test_user_errors_print_one_line_and_exit_2(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"source": "cifar10", "root": str(tmp_path / "nope")}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "robust.cli", "prepare", "--params", "params.yaml", "--out", "out"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "does not exist" in lines[0] and "Fix:" in lines[0]
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_default_params_are_valid_and_the_pipeline_declares_them():
+    from robust.params import DataParams
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data = DataParams.from_dict(params["data"])
+    assert data.source == "builtin" and data.train_size >= 5000 and data.val_size >= 1000 and data.test_size >= 1000
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert stages["prepare"]["params"] == ["data"] and "data/shards/clean" in stages["prepare"]["outs"]
