@@ -117,3 +117,112 @@ class DataParams:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class CorruptParams:
+    """The ``corrupt:`` section: which distortions get stages, which splits, how stored."""
+
+    splits: tuple[str, ...] = ("test",)
+    seed: int = 0
+    format: str = "png"
+    jpg_quality: int = 85
+    workers: int = 2
+    suites: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "CorruptParams":
+        _check_keys("corrupt", values, cls)
+        values = dict(values)
+        if "splits" in values:
+            _require(isinstance(values["splits"], list), "corrupt.splits", values["splits"], "a list such as [test] or [val, test]")
+            values["splits"] = tuple(values["splits"])
+        params = cls(**values)
+        params.validate()
+        return params
+
+    def validate(self) -> None:
+        from robust.distortions import SUITES
+
+        _require(bool(self.splits) and set(self.splits) <= {"train", "val", "test"}, "corrupt.splits", list(self.splits), "a non-empty list of train, val, test")
+        _require(_is_int(self.seed) and self.seed >= 0, "corrupt.seed", self.seed, "a non-negative integer")
+        _require(self.format in ("png", "jpg"), "corrupt.format", self.format, "png | jpg")
+        _require(_is_int(self.jpg_quality) and 1 <= self.jpg_quality <= 100, "corrupt.jpg_quality", self.jpg_quality, "an integer from 1 to 100")
+        _require(_is_int(self.workers) and self.workers >= 1, "corrupt.workers", self.workers, "an integer >= 1")
+        _require(isinstance(self.suites, dict), "corrupt.suites", self.suites, "a mapping of suite name -> list of distortion names")
+        for suite, names in self.suites.items():
+            _require(suite in SUITES, "corrupt.suites", suite, f"suite names from {', '.join(SUITES)}")
+            _require(isinstance(names, list), f"corrupt.suites.{suite}", names, "a list (empty to skip the suite)")
+            for name in names:
+                _require(name in SUITES[suite], f"corrupt.suites.{suite} entry", name, f"names of that suite: {', '.join(SUITES[suite])}")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """How a model is trained (one ``train:`` entry): optimiser, schedule, budget, device."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    step_size: int = 30
+    gamma: float = 0.1
+    augment: str = "flip-crop"
+    label_smoothing: float = 0.0
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], section: str = "train") -> "TrainParams":
+        _check_keys(section, values, cls)
+        params = cls(**values)
+        params.validate(section)
+        return params
+
+    def validate(self, section: str = "train") -> None:
+        def positive_int(name: str, minimum: int = 1) -> None:
+            value = getattr(self, name)
+            _require(_is_int(value) and value >= minimum, f"{section}.{name}", value, f"an integer >= {minimum}")
+
+        positive_int("epochs")
+        positive_int("batch_size")
+        positive_int("step_size")
+        positive_int("workers", 0)
+        positive_int("seed", 0)
+        _require(self.optimizer in ("sgd", "adam"), f"{section}.optimizer", self.optimizer, "sgd | adam")
+        _require(self.schedule in ("cosine", "step", "constant"), f"{section}.schedule", self.schedule, "cosine | step | constant")
+        _require(self.augment in ("flip-crop", "flip", "none"), f"{section}.augment", self.augment, "flip-crop | flip | none")
+        _require(self.device == "auto" or self.device.startswith(("cpu", "cuda")), f"{section}.device", self.device, "auto | cpu | cuda | cuda:N")
+        for name in ("lr", "momentum", "weight_decay", "gamma", "label_smoothing"):
+            value = getattr(self, name)
+            _require(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, f"{section}.{name}", value, "a number >= 0")
+        _require(self.lr > 0, f"{section}.lr", self.lr, "a number > 0")
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """The ``evaluate:`` section: how models are scored and what CE divides by."""
+
+    normaliser: str | None = "alexnet_small"
+    baseline: str = "pipeline"
+    batch_size: int = 500
+    workers: int = 0
+    device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "EvaluateParams":
+        _check_keys("evaluate", values, cls)
+        params = cls(**values)
+        _require(params.baseline in ("pipeline", "alexnet-imagenet-c"), "evaluate.baseline", params.baseline,
+                 "pipeline (the normaliser model) | alexnet-imagenet-c (published AlexNet errors, for real ImageNet-C data)")
+        _require(params.normaliser is None or isinstance(params.normaliser, str), "evaluate.normaliser", params.normaliser, "a key of models: or null")
+        _require(_is_int(params.batch_size) and params.batch_size >= 1, "evaluate.batch_size", params.batch_size, "an integer >= 1")
+        _require(_is_int(params.workers) and params.workers >= 0, "evaluate.workers", params.workers, "an integer >= 0")
+        return params

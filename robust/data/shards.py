@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import tarfile
+
 import numpy as np
-import webdataset as wds
 from PIL import Image
 from tqdm import tqdm
 
@@ -83,16 +84,44 @@ def sha256_file(path: Path) -> str:
 
 
 def write_tar(path: Path, samples: Iterable[dict[str, Any] | Skipped]) -> tuple[int, list[Skipped]]:
-    """Write samples to one deterministic tar; returns (samples written, samples skipped)."""
+    """Write samples to one deterministic webdataset tar; returns (written, skipped).
+
+    Members are ``<key>.<ext>`` in sorted extension order, USTAR, mtime 0, mode 0444,
+    owner ``robust`` (webdataset's own ``TarWriter`` layout with a fixed mtime). Written
+    with ``tarfile`` so the stages that write shards need not import webdataset and torch.
+    """
     written, skipped = 0, []
-    with open(path, "wb") as handle, wds.TarWriter(handle, encoder=False, mtime=0, user="robust", group="robust") as tar:
+    with open(path, "wb") as handle, tarfile.open(fileobj=handle, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for sample in samples:
             if isinstance(sample, Skipped):
                 skipped.append(sample)
                 continue
-            tar.write(sample)
+            key = sample["__key__"]
+            for ext in sorted(k for k in sample if not k.startswith("_")):
+                data = sample[ext]
+                member = tarfile.TarInfo(f"{key}.{ext}")
+                member.size, member.mtime, member.mode = len(data), 0, 0o444
+                member.uname = member.gname = "robust"
+                tar.addfile(member, io.BytesIO(data))
             written += 1
     return written, skipped
+
+
+def read_tar(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Samples of one shard in stored order: ``{"__key__": key, ext: bytes, ...}``."""
+    sample: dict[str, Any] = {}
+    with tarfile.open(path, mode="r") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            key, _, ext = member.name.partition(".")
+            if sample and sample["__key__"] != key:
+                yield sample
+                sample = {}
+            sample.setdefault("__key__", key)
+            sample[ext] = tar.extractfile(member).read()  # type: ignore[union-attr]
+    if sample:
+        yield sample
 
 
 # -- parallel shard writing ------------------------------------------------------------

@@ -1,0 +1,241 @@
+"""The one registry of named image distortions and the suites that group them.
+
+Every distortion is ``fn(image uint8 HxWx3, level 1..n, rng numpy Generator) -> uint8 image
+of the same size``. Three origins:
+
+* the 19 ImageNet-C corruptions, through the ``imagecorruptions`` package (the maintained
+  ``imagecorruptions-imaug`` fork), severities 1..5 with the package's (224 px) constants;
+* DeepCorrect's Gaussian blur and AWGN, 6 levels (``dc_blur``, ``dc_awgn``), with the seed's
+  CIFAR table for small images or its ImageNet table for large ones (``TABLES``);
+* the recognition-aware processing tasks as same-size degradations, 5 levels each, the
+  seed's setting at level 3 or 4 (``ra_bicubic``, ``ra_noise``, ``ra_jpeg``).
+
+Seeding. ``rng`` is the only source of randomness. Package corruptions draw one 32-bit
+integer from it (:func:`package_seed`) and give it to ``np.random.seed`` (what the package
+uses) and, for ``impulse_noise`` and ``glass_blur``, to the package's own ``seed`` argument,
+because scikit-image's ``random_noise`` and the fork's numba glass-blur kernel keep RNGs
+that ``np.random.seed`` does not reach. So every distortion, those two included, is a pure
+function of (image, level, rng state).
+
+Package bug handled: on small images ``spatter``'s water layer (levels 1-3) is sometimes
+empty and the package divides it by its maximum, 0/0, returning an all-NaN (garbage)
+image; the wrapper returns the image unchanged instead (no drops fell), which is what the
+package's formula gives for an empty layer. Seen on 3 of 200 32-px images at level 1.
+
+Storage. Shards hold uint8 images, so the seeds' unclipped / unquantised float noise
+(DeepCorrect AWGN, RA denoising) is rounded and clipped to [0, 255]; the package truncates
+its float results (``np.uint8``), which is kept for parity with it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from robust.errors import ParamError
+
+Fn = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
+
+IMAGENET_C = (
+    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
+    "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+)  # fmt: skip
+IMAGENET_C_EXTRA = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+FAMILIES = {
+    "noise": ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "dc_awgn", "ra_noise"),
+    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "gaussian_blur", "dc_blur", "ra_bicubic"),
+    "weather": ("snow", "frost", "fog", "spatter"),
+    "digital": ("brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression", "saturate", "ra_jpeg"),
+}
+#: corruptions whose package randomness is not reached by ``np.random.seed`` (see module doc)
+OWN_RNG = ("impulse_noise", "glass_blur")
+
+#: level tables of the project's own distortions; ``dc_*`` have a CIFAR (<= 64 px) and an ImageNet table
+TABLES: dict[str, dict[str, tuple[float, ...]]] = {
+    # Gaussian blur sigma in px, kernel 4*sigma+1 (seed 000)
+    "dc_blur": {"cifar": (0.5, 1.0, 1.5, 2.0, 2.5, 3.0), "imagenet": (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)},
+    # additive white Gaussian noise sigma on the 0-255 scale (seed 000)
+    "dc_awgn": {"cifar": (5, 10, 15, 20, 25, 30), "imagenet": (10, 20, 40, 60, 80, 100)},
+    # bicubic down-and-up factor; x4 (level 4) is the seed's super-resolution task
+    "ra_bicubic": {"default": (1.5, 2.0, 3.0, 4.0, 6.0)},
+    # Gaussian noise sigma on [0, 1]; 0.1 (level 3) is the seed's denoising task
+    "ra_noise": {"default": (0.05, 0.075, 0.1, 0.15, 0.2)},
+    # JPEG quality; 10 (level 3) is the seed's deblocking task
+    "ra_jpeg": {"default": (30, 20, 10, 7, 5)},
+}
+SMALL_IMAGE = 64  # ``table: auto`` picks the CIFAR table up to this size
+
+
+@dataclass(frozen=True)
+class Distortion:
+    """A named distortion: ``self(image, level, rng)`` validates and applies it."""
+
+    name: str
+    family: str
+    origin: str
+    levels: int
+    fn: Fn = field(repr=False)
+    table: tuple[float, ...] | None = None  # the per-level parameter, for the project's own
+
+    def __call__(self, image: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray:
+        if not isinstance(level, (int, np.integer)) or not 1 <= level <= self.levels:
+            raise ParamError(f"Level {level!r} is out of range for distortion {self.name}.", f"use a level from 1 to {self.levels}.")
+        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+            raise ValueError(f"{self.name} expects a uint8 HxWx3 image, got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}")
+        out = self.fn(image, int(level), rng)
+        assert out.shape == image.shape and out.dtype == np.uint8, f"{self.name} changed the image shape or dtype"
+        return out
+
+    def with_table(self, table: Sequence[float]) -> "Distortion":
+        """The same distortion with another level table (the number of levels follows it)."""
+        if self.table is None:
+            raise ParamError(f"{self.name} has the package's fixed severities; its table cannot be changed.", "edit only the tables of dc_* and ra_* distortions.")
+        values = tuple(float(v) for v in table)
+        if not values:
+            raise ParamError(f"The level table of {self.name} is empty.", "give at least one value.")
+        return Distortion(self.name, self.family, self.origin, len(values), _table_fn(self.name, values), values)
+
+
+# -- the package's corruptions -----------------------------------------------------------------
+def package_seed(rng: np.random.Generator) -> int:
+    """The 32-bit seed a package corruption draws from ``rng`` (its only draw)."""
+    return int(rng.integers(0, 2**32))
+
+
+def _package_fn(name: str) -> Fn:
+    def apply(image: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray:
+        from imagecorruptions import corrupt
+
+        seed = package_seed(rng)
+        np.random.seed(seed)
+        kwargs = {"seed": seed} if name in OWN_RNG else {}
+        if name != "spatter":
+            return corrupt(image, corruption_name=name, severity=level, **kwargs)
+        try:
+            with np.errstate(invalid="raise"):
+                return corrupt(image, corruption_name=name, severity=level, **kwargs)
+        except FloatingPointError:
+            # package bug: on small images the water layer (levels 1-3) can be empty and is
+            # divided by its max, 0/0 = NaN for every pixel; with no drops the package's own
+            # formula leaves the image as it was, so return it unchanged
+            return image.copy()
+
+    apply.__name__ = name
+    return apply
+
+
+# -- the project's own distortions -------------------------------------------------------------
+def _gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with a (4*sigma+1)-tap kernel and mirrored borders, as OpenCV's default."""
+    from scipy.ndimage import gaussian_filter
+
+    out = gaussian_filter(image.astype(np.float32), sigma=(sigma, sigma, 0), truncate=2.0, mode="mirror")
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def _add_noise(image: np.ndarray, sigma255: float, rng: np.random.Generator) -> np.ndarray:
+    noisy = image.astype(np.float64) + rng.normal(0.0, sigma255, size=image.shape)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+
+
+def _bicubic_down_up(image: np.ndarray, factor: float) -> np.ndarray:
+    height, width = image.shape[:2]
+    small = (max(1, round(width / factor)), max(1, round(height / factor)))
+    pil = Image.fromarray(image).resize(small, Image.Resampling.BICUBIC)
+    return np.asarray(pil.resize((width, height), Image.Resampling.BICUBIC))
+
+
+def _jpeg(image: np.ndarray, quality: float) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=int(quality))
+    with Image.open(buffer) as decoded:
+        return np.array(decoded.convert("RGB"))
+
+
+def _table_fn(name: str, table: tuple[float, ...]) -> Fn:
+    if name == "dc_blur":
+        return lambda image, level, rng: _gaussian_blur(image, table[level - 1])
+    if name in ("dc_awgn", "ra_noise"):
+        scale = 255.0 if name == "ra_noise" else 1.0
+        return lambda image, level, rng: _add_noise(image, table[level - 1] * scale, rng)
+    if name == "ra_bicubic":
+        return lambda image, level, rng: _bicubic_down_up(image, table[level - 1])
+    if name == "ra_jpeg":
+        return lambda image, level, rng: _jpeg(image, table[level - 1])
+    raise KeyError(name)
+
+
+def _family(name: str) -> str:
+    return next(family for family, names in FAMILIES.items() if name in names)
+
+
+def _build() -> dict[str, Distortion]:
+    registry = {name: Distortion(name, _family(name), "imagecorruptions", 5, _package_fn(name)) for name in IMAGENET_C + IMAGENET_C_EXTRA}
+    for name, tables in TABLES.items():
+        table = tables.get("cifar", tables.get("default"))
+        assert table is not None
+        origin = "deepcorrect" if name.startswith("dc_") else "recognition-aware"
+        registry[name] = Distortion(name, _family(name), origin, len(table), _table_fn(name, table), table)
+    return registry
+
+
+#: name -> Distortion (own distortions with their default / CIFAR table)
+DISTORTIONS: dict[str, Distortion] = _build()
+#: suite name -> distortion names, as selected in params.yaml
+SUITES: dict[str, tuple[str, ...]] = {
+    "imagenet_c": IMAGENET_C,
+    "imagenet_c_extra": IMAGENET_C_EXTRA,
+    "deepcorrect": ("dc_blur", "dc_awgn"),
+    "restoration": ("ra_bicubic", "ra_noise", "ra_jpeg"),
+}
+
+
+def get(name: str) -> Distortion:
+    """The distortion called ``name``; an unknown name is a :class:`ParamError` with suggestions."""
+    if name not in DISTORTIONS:
+        close = difflib.get_close_matches(name, DISTORTIONS, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise ParamError(f"Unknown distortion {name!r}.", f"{hint}known: {', '.join(DISTORTIONS)}.")
+    return DISTORTIONS[name]
+
+
+def suite(name: str) -> tuple[str, ...]:
+    """The distortion names of a suite."""
+    if name not in SUITES:
+        raise ParamError(f"Unknown distortion suite {name!r}.", f"use one of: {', '.join(SUITES)}.")
+    return SUITES[name]
+
+
+def configured(name: str, table_params: dict | None, image_size: int) -> Distortion:
+    """The distortion with the level table chosen in params.yaml (``distortions.<name>``).
+
+    For ``dc_*`` the params hold ``table: auto | cifar | imagenet`` plus both tables; ``auto``
+    takes the CIFAR table for images up to 64 px. For ``ra_*`` they hold ``levels: [...]``.
+    Package corruptions take no table.
+    """
+    distortion = get(name)
+    if distortion.table is None or not table_params:
+        return distortion
+    if "table" in table_params:
+        choice = table_params["table"]
+        if choice == "auto":
+            choice = "cifar" if image_size <= SMALL_IMAGE else "imagenet"
+        if choice not in ("cifar", "imagenet") or choice not in table_params:
+            raise ParamError(f"distortions.{name}.table is {table_params['table']!r}.", "use auto, cifar or imagenet, with both tables given.")
+        return distortion.with_table(table_params[choice])
+    if "levels" not in table_params:
+        raise ParamError(f"distortions.{name} has no 'levels' list.", "give the level table as levels: [...].")
+    return distortion.with_table(table_params["levels"])
+
+
+def sample_seed(seed: int, name: str, level: int, key: str) -> int:
+    """The 32-bit seed of one distorted sample: a hash of (seed, distortion, level, key), so
+    each sample's noise is independent of order, worker and the other samples."""
+    digest = hashlib.sha256(f"{seed}/{name}/{level}/{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
