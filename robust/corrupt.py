@@ -10,13 +10,14 @@ level's table entry, for the project's own distortions), ``seed`` (its 32-bit se
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from robust.data.prepare import software_versions
 from robust.data.shards import (
     IMAGE_FORMATS,
     INFO,
@@ -25,14 +26,50 @@ from robust.data.shards import (
     make_sample,
     read_info,
     read_tar,
+    software_versions,
     write_json,
     write_shards,
 )
-from robust.distortions import Distortion, package_seed, sample_seed
+from robust import distortions
+from robust.distortions import SUITES, Distortion, package_seed, sample_seed
 from robust.errors import DataError
-from robust.params import CorruptParams
+from robust.params import Section, is_int, require
 
 MIN_PACKAGE_SIZE = 32  # imagecorruptions refuses smaller images
+
+
+@dataclass(frozen=True)
+class CorruptParams(Section):
+    """The ``corrupt:`` section: which distortions get stages, which splits, how stored."""
+
+    splits: tuple[str, ...] = ("test",)
+    seed: int = 0
+    format: str = "png"
+    jpg_quality: int = 85
+    workers: int = 2
+    suites: dict[str, list[str]] = field(default_factory=dict)
+
+    section: ClassVar[str] = "corrupt"
+
+    @classmethod
+    def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
+        if "splits" in values:
+            require(isinstance(values["splits"], list), "corrupt.splits", values["splits"], "a list such as [test] or [val, test]")
+            values["splits"] = tuple(values["splits"])
+        return values
+
+    def validate(self, section: str = "corrupt") -> None:
+        require(bool(self.splits) and set(self.splits) <= {"train", "val", "test"}, f"{section}.splits", list(self.splits), "a non-empty list of train, val, test")
+        require(is_int(self.seed) and self.seed >= 0, f"{section}.seed", self.seed, "a non-negative integer")
+        require(self.format in ("png", "jpg"), f"{section}.format", self.format, "png | jpg")
+        require(is_int(self.jpg_quality) and 1 <= self.jpg_quality <= 100, f"{section}.jpg_quality", self.jpg_quality, "an integer from 1 to 100")
+        require(is_int(self.workers) and self.workers >= 1, f"{section}.workers", self.workers, "an integer >= 1")
+        require(isinstance(self.suites, dict), f"{section}.suites", self.suites, "a mapping of suite name -> list of distortion names")
+        for suite, names in self.suites.items():
+            require(suite in SUITES, f"{section}.suites", suite, f"suite names from {', '.join(SUITES)}")
+            require(isinstance(names, list), f"{section}.suites.{suite}", names, "a list (empty to skip the suite)")
+            for name in names:
+                require(name in SUITES[suite], f"{section}.suites.{suite} entry", name, f"names of that suite: {', '.join(SUITES[suite])}")
 
 
 class CorruptShardBuilder:
@@ -59,8 +96,6 @@ class CorruptShardBuilder:
 
 
 def _json(sample: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     return json.loads(sample["json"]) if "json" in sample else {}
 
 
@@ -102,18 +137,18 @@ def corrupt(clean: str | Path, out: str | Path, distortion: Distortion, level: i
                                "family": distortion.family, "value": distortion.table[level - 1] if distortion.table else None},
                 **result,
                 "clean_shards_sha256": [s["sha256"] for s in clean_info["shards"]],
-                "params": {k: v for k, v in vars(params).items() if k != "suites"} | {"splits": list(params.splits)},
-                "software": software_versions() | {"imagecorruptions-imaug": _version("imagecorruptions-imaug")},
+                "params": {k: v for k, v in params.as_dict().items() if k != "suites"} | {"splits": list(params.splits)},
+                "software": software_versions("imagecorruptions-imaug"),
             }
             write_json(folder / INFO, info)
             infos[split] = info
     return infos
 
 
-def _version(name: str) -> str:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "missing"
+def corrupt_from_params(params: dict[str, Any], name: str, level: int, clean: str | Path, out: str | Path) -> dict[str, dict[str, Any]]:
+    """The ``corrupt`` stage: ``corrupt:`` settings and the ``distortions.<name>`` table from a
+    params dict, image size from the clean shards."""
+    settings = CorruptParams.from_dict(params.get("corrupt"))
+    image_size = read_info(Path(clean) / settings.splits[0])["image_size"]
+    distortion = distortions.configured(name, (params.get("distortions") or {}).get(name), image_size)
+    return corrupt(clean, out, distortion, level, settings)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class RobustError(Exception):
     """An error caused by the user's input (path, format, parameter), not by a bug.
@@ -34,3 +37,17 @@ def _reduce(self: RobustError) -> tuple:
 
 # keep problem and fix when an error crosses a process boundary (pickling)
 RobustError.__reduce__ = _reduce  # type: ignore[method-assign,assignment]
+
+
+def run_step(step: Callable[[], object]) -> int:
+    """Run a command or stage step; a :class:`RobustError` prints one line (no traceback) and
+    gives exit status 2, an interruption 130. Returns the exit status."""
+    try:
+        step()
+    except RobustError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written was kept (a training resumes from its last epoch)", file=sys.stderr)
+        return 130
+    return 0

@@ -2,9 +2,10 @@
 
 import sys
 
-from robust.cli import main
+from robust.corrupt import corrupt_from_params
+from robust.errors import run_step
+from robust.params import load_params
 
 if __name__ == "__main__":
-    distortion, level = sys.argv[1], sys.argv[2]
-    sys.exit(main(["corrupt", distortion, level, "--params", "params.yaml", "--clean", "data/shards/clean",
-                   "--out", f"data/shards/corrupt/{distortion}/{level}"]))
+    name, level = sys.argv[1], int(sys.argv[2])
+    sys.exit(run_step(lambda: corrupt_from_params(load_params("params.yaml"), name, level, "data/shards/clean", f"data/shards/corrupt/{name}/{level}")))

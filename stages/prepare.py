@@ -2,7 +2,9 @@
 
 import sys
 
-from robust.cli import main
+from robust.data.prepare import prepare
+from robust.errors import run_step
+from robust.params import DataParams, load_section
 
 if __name__ == "__main__":
-    sys.exit(main(["prepare", "--params", "params.yaml", "--out", "data/shards/clean"]))
+    sys.exit(run_step(lambda: prepare(DataParams.from_dict(load_section("params.yaml", "data")), "data/shards/clean")))

@@ -11,7 +11,8 @@ from robust.corrupt import corrupt
 from robust.data.prepare import prepare
 from robust.data.shards import decode_image, read_info, read_tar
 from robust.errors import DataError
-from robust.params import CorruptParams, DataParams
+from robust.corrupt import CorruptParams
+from robust.params import DataParams
 
 
 @pytest.fixture(scope="module")

@@ -30,21 +30,62 @@ def repo(tmp_path_factory):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(train_size=24, val_size=12, test_size=12, shard_size=8)
     params["corrupt"]["suites"] = {"imagenet_c": ["contrast"], "imagenet_c_extra": [], "deepcorrect": ["dc_awgn"], "restoration": ["ra_jpeg"]}
+    params["models"] = {"deepcorrect_net": {"arch": "deepcorrect_net", "width": 0.1}, "alexnet_small": {"arch": "alexnet_small", "width": 0.1}}
+    params["train"].update(epochs=1, batch_size=8, workers=0)
+    params["evaluate"]["batch_size"] = 12
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    for command in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "test"]):
+        subprocess.run(["git", *command], cwd=repo, check=True)
     dvc(repo, "init", "-q")
+    commit(repo, "pipeline")  # as in a clone: DVCLive needs a commit to compare with
     dvc(repo, "repro")
+    commit(repo, "first run")
     return repo
+
+
+def commit(repo: Path, message: str) -> None:
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "commit", "-qm", message], cwd=repo, check=True)
 
 
 def test_one_corrupt_stage_per_distortion_and_level(repo):
     stages = [line.split()[0] for line in dvc(repo, "stage", "list").splitlines() if line.strip()]
     expected = (["prepare"] + [f"corrupt-imagenet-c@contrast-{i}" for i in range(1, 6)]
-                + [f"corrupt-deepcorrect@dc_awgn-{i}" for i in range(1, 7)] + [f"corrupt-restoration@ra_jpeg-{i}" for i in range(1, 6)])
+                + [f"corrupt-deepcorrect@dc_awgn-{i}" for i in range(1, 7)] + [f"corrupt-restoration@ra_jpeg-{i}" for i in range(1, 6)]
+                + [f"{stage}@{model}" for stage in ("train", "evaluate") for model in ("deepcorrect_net", "alexnet_small")] + ["report"])
     assert stages == expected
     for level in range(1, 7):
         info = json.loads((repo / f"data/shards/corrupt/dc_awgn/{level}/test/info.json").read_text())
         assert info["num_samples"] == 12 and info["distortion"]["value"] == [5, 10, 15, 20, 25, 30][level - 1]
+
+
+def test_models_are_trained_evaluated_and_reported(repo):
+    for model in ("deepcorrect_net", "alexnet_small"):
+        assert (repo / f"data/models/{model}/model.pt").is_file()
+        assert (repo / f"metrics/train/{model}/plots/metrics/train/loss.tsv").is_file()
+        result = json.loads((repo / f"metrics/eval/{model}.json").read_text())
+        assert set(result["distortions"]) == {"contrast", "dc_awgn", "ra_jpeg"} and result["n"] == 12
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    assert summary["normaliser"] == "alexnet_small" and summary["models"]["alexnet_small"]["mce"] == 100.0
+    assert set(summary["models"]["deepcorrect_net"]["ce"]) == {"contrast"}
+    assert "| Model | mCE | Contrast |" in (repo / "metrics/report.md").read_text()
+    assert (repo / "metrics/plots/severity/contrast.csv").read_text().startswith("level,deepcorrect_net,alexnet_small")
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    checkpoint = next(o for o in stages["train"]["do"]["outs"] if isinstance(o, dict) and "checkpoint.pt" in next(iter(o)))
+    assert next(iter(checkpoint.values()))["persist"] is True  # DVC keeps it, so a killed training resumes
+
+
+def test_metrics_diff_shows_what_a_parameter_change_moved(repo):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"]["lr"] = 0.2
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc(repo, "repro")
+    diff = json.loads(dvc(repo, "metrics", "diff", "--json"))
+    assert set(diff) <= {"metrics/eval/deepcorrect_net.json", "metrics/eval/alexnet_small.json", "metrics/summary.json"}
+    moved = [(path, key, change) for path, entries in diff.items() for key, change in entries.items()]
+    assert moved and all(change["old"] != change["new"] for _, _, change in moved)  # retrained with another lr
+    subprocess.run(["git", "checkout", "-q", "params.yaml"], cwd=repo, check=True)
+    dvc(repo, "repro")
 
 
 def test_rerun_is_a_no_op_and_a_table_edit_reruns_only_its_stages(repo):
@@ -53,4 +94,4 @@ def test_rerun_is_a_no_op_and_a_table_edit_reruns_only_its_stages(repo):
     params["distortions"]["dc_awgn"]["cifar"] = [1, 2, 3, 4, 5, 6]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = set(json.loads(dvc(repo, "status", "--json")))
-    assert changed == {f"corrupt-deepcorrect@dc_awgn-{i}" for i in range(1, 7)}
+    assert changed == {f"corrupt-deepcorrect@dc_awgn-{i}" for i in range(1, 7)}  # evaluate@ follows once they rerun

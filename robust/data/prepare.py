@@ -16,7 +16,6 @@ unless ``data.format: jpg``.
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from robust.data.shards import INFO, Skipped, atomic_dir, chunk, make_sample, write_json, write_shards
+from robust.data.shards import INFO, Skipped, atomic_dir, chunk, make_sample, software_versions, write_json, write_shards
 from robust.data.sources import Record, Source, create_source
 from robust.errors import BadImageError, DataError
 from robust.params import DataParams
@@ -118,11 +117,6 @@ class CleanShardBuilder:
                 raise
             meta = {"key": record.key, "source": self.source.name, "split": self.split, "label": record.label, **record.meta}
             yield make_sample(record.key, image, record.label, meta, p.format, p.jpg_quality)
-
-
-def software_versions() -> dict[str, str]:
-    """Versions of the packages whose output bytes end up in shards."""
-    return {name: importlib.metadata.version(name) for name in ("robust", "numpy", "pillow", "webdataset")}
 
 
 def prepare(params: DataParams, out: str | Path) -> dict[str, dict[str, Any]]:

@@ -75,6 +75,19 @@ def make_sample(key: str, image: np.ndarray, label: int, meta: dict[str, Any], f
     }
 
 
+def software_versions(*extra: str) -> dict[str, str]:
+    """Versions of the packages whose output bytes end up in shards (``missing`` if absent)."""
+    import importlib.metadata
+
+    versions = {}
+    for name in ("robust", "numpy", "pillow", *extra):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -158,7 +171,7 @@ def write_shards(
     """
     tasks = [(i, job, str(folder)) for i, job in enumerate(jobs)]
     results: dict[int, tuple[int, list[Skipped]]] = {}
-    bar = tqdm(total=total if total is not None else sum(job_size(j) for j in jobs), desc=desc, unit="img", dynamic_ncols=True)
+    bar = tqdm(total=total if total is not None else sum(job_size(j) for j in jobs), desc=desc, unit="img", dynamic_ncols=True, disable=None)
     with bar:
         if workers > 1 and len(tasks) > 1:
             context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")

@@ -1,0 +1,333 @@
+"""The one training / evaluation loop that every method uses.
+
+``train`` runs epochs of ``loss_fn`` over a shard folder with the optimiser and schedule of
+:class:`TrainParams`, and handles what every method needs once:
+
+* device: CUDA when present (AMP autocast + channels_last there), else CPU;
+* DDP when launched with ``torchrun`` (gloo on CPU, NCCL on GPU): shards are split by rank
+  (:mod:`robust.data.loader`), uneven last batches are handled with ``Join``, and only rank 0
+  writes files;
+* a checkpoint after every epoch (model, optimiser, schedule, RNG states), written
+  atomically; a later call with the same settings resumes after the last finished epoch
+  (DVC keeps the file between runs: ``persist: true`` in ``dvc.yaml``), a call with other
+  settings starts afresh;
+* DVCLive curves (``train/loss``, ``train/top1``, ``val/top1`` per epoch) for ``dvc plots``;
+* progress bars; seeding of torch, numpy and the shard order.
+
+Settings: :class:`TrainParams` (the ``train:`` section). Methods customise the step, not the loop: ``loss_fn(model, images, labels) -> (loss,
+logits)`` and ``parameters`` (what trains).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from robust.data.loader import make_loader
+from robust.metrics import topk_correct
+from robust.params import Section, is_int, require
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+
+
+@dataclass(frozen=True)
+class TrainParams(Section):
+    """How a model is trained (one ``train:`` entry): optimiser, schedule, budget, device."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    step_size: int = 30
+    gamma: float = 0.1
+    augment: str = "flip-crop"
+    label_smoothing: float = 0.0
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+
+    section: ClassVar[str] = "train"
+
+    def validate(self, section: str = "train") -> None:
+        def positive_int(name: str, minimum: int = 1) -> None:
+            value = getattr(self, name)
+            require(is_int(value) and value >= minimum, f"{section}.{name}", value, f"an integer >= {minimum}")
+
+        positive_int("epochs")
+        positive_int("batch_size")
+        positive_int("step_size")
+        positive_int("workers", 0)
+        positive_int("seed", 0)
+        require(self.optimizer in ("sgd", "adam"), f"{section}.optimizer", self.optimizer, "sgd | adam")
+        require(self.schedule in ("cosine", "step", "constant"), f"{section}.schedule", self.schedule, "cosine | step | constant")
+        require(self.augment in ("flip-crop", "flip", "none"), f"{section}.augment", self.augment, "flip-crop | flip | none")
+        require(self.device == "auto" or self.device.startswith(("cpu", "cuda")), f"{section}.device", self.device, "auto | cpu | cuda | cuda:N")
+        for name in ("lr", "momentum", "weight_decay", "gamma", "label_smoothing"):
+            value = getattr(self, name)
+            require(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0, f"{section}.{name}", value, "a number >= 0")
+        require(self.lr > 0, f"{section}.lr", self.lr, "a number > 0")
+
+
+# -- environment -------------------------------------------------------------------------------
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: the process's CUDA device under torchrun, else cuda:0, else the CPU."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """Join the process group when started by torchrun; returns (rank, world size)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+    if torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _all_reduce(values: list[float], device: torch.device) -> list[float]:
+    if not torch.distributed.is_initialized():
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(tensor)
+    return tensor.tolist()
+
+
+# -- pieces ------------------------------------------------------------------------------------
+def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
+    """The plain classification step."""
+
+    def loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(images)
+        return F.cross_entropy(logits, labels, label_smoothing=label_smoothing), logits
+
+    return loss_fn
+
+
+def augment(images: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
+    """Batched train-time augmentation on the device: horizontal flip (p=0.5) and, for
+    ``flip-crop``, a random crop after reflect-padding by 1/8 of the side (4 px at 32 px)."""
+    if mode == "none":
+        return images
+    n, _, h, w = images.shape
+    flip = torch.rand(n, generator=generator, device="cpu") < 0.5
+    images = torch.where(flip.to(images.device).view(n, 1, 1, 1), images.flip(3), images)
+    if mode == "flip-crop":
+        pad = max(1, h // 8)
+        padded = F.pad(images, (pad, pad, pad, pad), mode="reflect")
+        dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+        dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+        rows = (dy.view(n, 1) + torch.arange(h)).to(images.device)
+        cols = (dx.view(n, 1) + torch.arange(w)).to(images.device)
+        index = torch.arange(n, device=images.device).view(n, 1, 1, 1)
+        channel = torch.arange(images.shape[1], device=images.device).view(1, -1, 1, 1)
+        images = padded[index, channel, rows.view(n, 1, h, 1), cols.view(n, 1, 1, w)]
+    return images
+
+
+def build_optimizer(parameters: Iterable[nn.Parameter], p: TrainParams) -> torch.optim.Optimizer:
+    params = [q for q in parameters if q.requires_grad]
+    if not params:
+        raise ValueError("nothing to train: no parameter requires grad")
+    if p.optimizer == "adam":
+        return torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
+    return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov and p.momentum > 0, weight_decay=p.weight_decay)
+
+
+def build_schedule(optimizer: torch.optim.Optimizer, p: TrainParams) -> torch.optim.lr_scheduler.LRScheduler:
+    """Stepped once per epoch."""
+    if p.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=p.epochs)
+    if p.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=p.step_size, gamma=p.gamma)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A hash of the settings a checkpoint belongs to (resume only into the same run)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+# -- evaluation --------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate(model: nn.Module, folder: str | Path, *, batch_size: int = 256, workers: int = 0, device: torch.device | None = None, desc: str | None = None) -> dict[str, float]:
+    """Top-1 / top-5 accuracy of ``model`` on a shard folder (eval mode, fixed order)."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loader = make_loader(folder, batch_size, workers=workers)
+    correct1 = correct5 = total = 0
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    for images, labels in tqdm(loader, desc=desc or f"eval {Path(folder).name}", leave=False, disable=True if desc is False else None):
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        with autocast:
+            logits = model(images)
+        c1, c5 = topk_correct(logits.float(), labels, (1, 5))
+        correct1, correct5, total = correct1 + c1, correct5 + c5, total + len(labels)
+    model.train(was_training)
+    return {"top1": correct1 / total, "top5": correct5 / total, "n": total}
+
+
+# -- training ----------------------------------------------------------------------------------
+def train(
+    model: nn.Module,
+    train_dir: str | Path,
+    out_dir: str | Path,
+    p: TrainParams,
+    *,
+    val_dir: str | Path | None = None,
+    loss_fn: LossFn | None = None,
+    parameters: Iterable[nn.Parameter] | None = None,
+    log_dir: str | Path | None = None,
+    run_id: Any = None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` in place; writes ``out_dir/model.pt`` (state dict) and a per-epoch
+    checkpoint; returns the history ``{"epochs": [...], "resumed_from": int}``.
+
+    ``run_id`` (anything JSON-able, e.g. the model name and options) joins ``p`` in the
+    checkpoint fingerprint. ``stop_after`` stops after that many batches of this call (for
+    tests of resuming after an interruption).
+    """
+    out_dir = Path(out_dir)
+    device = pick_device(p.device)
+    rank, world = init_distributed(device)
+    main = rank == 0
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(p.seed)
+    model.to(device)
+    cuda = device.type == "cuda"
+    if cuda and p.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(parameters if parameters is not None else model.parameters(), p)
+    schedule = build_schedule(optimizer, p)
+    loss_fn = loss_fn or cross_entropy_loss(p.label_smoothing)
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and p.amp)
+    generator = torch.Generator().manual_seed(p.seed + 7919 * rank)
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    key = fingerprint(p.__dict__, run_id, world)
+
+    checkpoint_path = out_dir / CHECKPOINT
+    if checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        if state.get("fingerprint") == key:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            scaler.load_state_dict(state["scaler"])
+            generator.set_state(state["generator"])
+            _set_rng_state(state["rng"])
+            history, start_epoch = state["history"], state["epoch"]
+
+    ddp_model: nn.Module = model
+    if world > 1:
+        ddp_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+
+    live = None
+    if main and log_dir is not None:
+        from dvclive import Live
+
+        live = Live(dir=str(log_dir), resume=start_epoch > 0, save_dvc_exp=False, dvcyaml=None, report=None)
+        live.step = start_epoch  # one point per finished epoch, also after a resume
+
+    loader = make_loader(train_dir, p.batch_size, train=True, seed=p.seed, workers=p.workers)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and p.amp else nullcontext()
+    batches_done = 0
+    for epoch in range(start_epoch, p.epochs):
+        loader.dataset.set_epoch(epoch)
+        ddp_model.train()
+        sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
+        join = nn.parallel.distributed.Join([ddp_model]) if world > 1 else nullcontext()
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{p.epochs}", leave=False, disable=None if main else True)  # None: off when not a terminal
+        with join:
+            for images, labels in bar:
+                if stop_after is not None and batches_done >= stop_after:
+                    raise KeyboardInterrupt(f"stopped after {stop_after} batches (test hook)")
+                images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+                images = augment(images, p.augment, generator)
+                if cuda and p.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    loss, logits = loss_fn(ddp_model, images, labels)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                batches_done += 1
+                n = len(labels)
+                sums[0] += float(loss.detach()) * n
+                sums[1] += topk_correct(logits.detach().float(), labels, (1,))[0]
+                sums[2] += n
+                bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}")
+        schedule.step()
+        loss_sum, correct, seen = _all_reduce(sums, device)
+        record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_top1": correct / seen, "samples_seen": int(seen), "lr": optimizer.param_groups[0]["lr"]}
+        if val_dir is not None and main:
+            record["val_top1"] = evaluate(model, val_dir, batch_size=p.batch_size, device=device, desc=False)["top1"]
+        history.append(record)
+        if main:
+            if live is not None:
+                for name in ("train_loss", "train_top1", "val_top1"):
+                    if name in record:
+                        live.log_metric(name.replace("_", "/", 1), record[name])
+                live.next_step()
+            state = {"fingerprint": key, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "generator": generator.get_state(),
+                     "rng": _rng_state(), "history": history}
+            _save_atomic(state, checkpoint_path)
+            tqdm.write(f"epoch {epoch + 1}/{p.epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
+    if main:
+        _save_atomic(model.state_dict(), out_dir / MODEL)
+        if live is not None:
+            live.end()
+    return {"epochs": history, "resumed_from": start_epoch}

@@ -1,0 +1,145 @@
+"""Scoring one model on the clean test split and every built distorted copy of it.
+
+The result (``metrics/eval/<model>.json``) holds, in fractions:
+
+* ``clean``: top-1 / top-5 accuracy and top-1 error;
+* ``distortions.<name>``: per level top-1 / top-5, and the means over levels;
+* ``mean_corruption_error``: mean top-1 error over the common ImageNet-C corruptions x
+  severities present (the CIFAR-C convention, no normaliser);
+* ``imagenet_c_top1``: mean top-1 over the same (seed 004's "ImageNet-C top-1");
+* ``deepcorrect``: for ``dc_blur`` / ``dc_awgn``, the mean top-1 over clean + every level
+  (7 values, the seed's "averaged over all levels");
+* ``published_alexnet`` (only with ``baseline: alexnet-imagenet-c``, i.e. real ImageNet-C
+  data): CE / mCE / relative mCE against AlexNet's published errors.
+
+CE / mCE against the pipeline's own AlexNet need that model's errors too, so the ``report``
+stage computes them from every model's file (``metrics/summary.json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from robust.data.shards import write_json
+from robust.distortions import IMAGENET_C, SUITES
+from robust.engine import evaluate, pick_device
+from robust.errors import RobustError
+from robust.methods.baseline import build, model_spec
+from robust.metrics import ALEXNET_IMAGENET_C, mce_report
+from robust.models import Classifier, load_weights
+from robust.params import Section, is_int, require
+
+
+@dataclass(frozen=True)
+class EvaluateParams(Section):
+    """The ``evaluate:`` section: how models are scored and what CE divides by."""
+
+    normaliser: str | None = "alexnet_small"
+    baseline: str = "pipeline"
+    batch_size: int = 500
+    workers: int = 0
+    device: str = "auto"
+
+    section: ClassVar[str] = "evaluate"
+
+    def validate(self, section: str = "evaluate") -> None:
+        params = self
+        require(params.baseline in ("pipeline", "alexnet-imagenet-c"), "evaluate.baseline", params.baseline,
+                 "pipeline (the normaliser model) | alexnet-imagenet-c (published AlexNet errors, for real ImageNet-C data)")
+        require(params.normaliser is None or isinstance(params.normaliser, str), "evaluate.normaliser", params.normaliser, "a key of models: or null")
+        require(is_int(params.batch_size) and params.batch_size >= 1, "evaluate.batch_size", params.batch_size, "an integer >= 1")
+        require(is_int(params.workers) and params.workers >= 0, "evaluate.workers", params.workers, "an integer >= 0")
+
+
+def built_levels(corrupt_root: Path, name: str, split: str = "test") -> list[int]:
+    """The levels of distortion ``name`` whose ``split`` shards exist, ascending."""
+    folder = corrupt_root / name
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / split / "info.json").is_file())
+
+
+def evaluate_model(
+    model: nn.Module,
+    clean_dir: str | Path,
+    corrupt_root: str | Path,
+    distortions: list[str],
+    *,
+    split: str = "test",
+    batch_size: int = 256,
+    workers: int = 0,
+    device: torch.device | None = None,
+    baseline: str = "pipeline",
+) -> dict[str, Any]:
+    """Accuracy on the clean split and on every built level of ``distortions`` (see module doc)."""
+    corrupt_root = Path(corrupt_root)
+    clean = evaluate(model, Path(clean_dir) / split, batch_size=batch_size, workers=workers, device=device, desc=False)
+    result: dict[str, Any] = {"split": split, "n": clean["n"], "clean": {"top1": clean["top1"], "top5": clean["top5"], "error": 1 - clean["top1"]}}
+    jobs = [(name, level) for name in distortions for level in built_levels(corrupt_root, name, split)]
+    per: dict[str, dict[str, Any]] = {}
+    for name, level in tqdm(jobs, desc="evaluate", unit="set", disable=None):
+        scores = evaluate(model, corrupt_root / name / str(level) / split, batch_size=batch_size, workers=workers, device=device, desc=False)
+        per.setdefault(name, {"levels": {}})["levels"][str(level)] = {"top1": scores["top1"], "top5": scores["top5"]}
+    for name, entry in per.items():
+        top1 = [v["top1"] for v in entry["levels"].values()]
+        entry["mean_top1"] = sum(top1) / len(top1)
+        entry["mean_top5"] = sum(v["top5"] for v in entry["levels"].values()) / len(top1)
+        entry["mean_error"] = 1 - entry["mean_top1"]
+    result["distortions"] = per
+    common = [n for n in IMAGENET_C if n in per]
+    if common:
+        result["imagenet_c_top1"] = sum(per[n]["mean_top1"] for n in common) / len(common)
+        result["mean_corruption_error"] = 1 - result["imagenet_c_top1"]
+    result["deepcorrect"] = {
+        name: (clean["top1"] + sum(v["top1"] for v in per[name]["levels"].values())) / (1 + len(per[name]["levels"]))
+        for name in ("dc_blur", "dc_awgn")
+        if name in per
+    }
+    if baseline == "alexnet-imagenet-c":
+        result["published_alexnet"] = mce_report(errors_of(result), ALEXNET_IMAGENET_C)
+    return result
+
+
+def errors_of(result: dict[str, Any], names: list[str] | None = None) -> dict[str, Any]:
+    """The ``robust mce`` input (clean error, per-severity errors) from an evaluation result:
+    the distortions in ``names``, or by default those with published AlexNet errors."""
+    corruptions = {}
+    for name, entry in result.get("distortions", {}).items():
+        if name in (names if names is not None else ALEXNET_IMAGENET_C["corruptions"]):
+            levels = sorted(entry["levels"], key=int)
+            corruptions[name] = [1 - entry["levels"][lv]["top1"] for lv in levels]
+    return {"clean": result["clean"]["error"], "corruptions": corruptions}
+
+
+def load_trained(spec: dict[str, Any], clean_dir: str | Path, weights: str | Path) -> Classifier:
+    """A ``models.<name>`` network with its trained weights (every tensor must fit)."""
+    weights = Path(weights)
+    if not weights.is_file():
+        raise RobustError(f"Model weights {weights} not found.", "train the model first (dvc repro) or pass the right path.")
+    model = build({k: v for k, v in spec.items() if k != "pretrained"}, clean_dir)
+    skipped = load_weights(model, weights)
+    if skipped:
+        raise RobustError(f"{weights} does not fit the model: {len(skipped)} tensors missing, e.g. {skipped[0]}.", "check the architecture and its options.")
+    return model
+
+
+def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, corrupt_root: str | Path, models_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
+    """The ``evaluate@<name>`` stage: the trained model on clean + every distortion of the
+    selected suites -> ``out_dir/<name>.json``."""
+    settings = EvaluateParams.from_dict(params.get("evaluate"))
+    model = load_trained(model_spec(params, name), clean, Path(models_dir) / name / "model.pt")
+    device = pick_device(settings.device)
+    model.to(device)
+    suites = (params.get("corrupt") or {}).get("suites") or {}
+    names = [n for suite in SUITES for n in suites.get(suite) or []]
+    result = {"model": name, **evaluate_model(model, clean, corrupt_root, names, batch_size=settings.batch_size,
+                                              workers=settings.workers, device=device, baseline=settings.baseline)}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_json(Path(out_dir) / f"{name}.json", result)
+    return result

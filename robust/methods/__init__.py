@@ -1,0 +1,1 @@
+"""One small module per method; the engine (:mod:`robust.engine`) runs their loops."""

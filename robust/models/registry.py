@@ -1,0 +1,114 @@
+"""One factory for every network: ``create(name, num_classes, **options)`` (timm style).
+
+Every classifier is wrapped in :class:`Classifier`, which takes images in [0, 1] and
+normalises inside its forward (ImageNet mean / std), so pixel-space methods (noise
+training, recognition-aware processing) work on the raw image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from robust.errors import ParamError, RobustError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: add a network builder ``fn(num_classes, image_size, **options)`` under ``name``."""
+
+    def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name} registered twice")
+        _REGISTRY[name] = fn
+        return fn
+
+    return add
+
+
+def available() -> list[str]:
+    """The registered model names."""
+    return sorted(_REGISTRY)
+
+
+class Classifier(nn.Module):
+    """``net((x - mean) / std)`` for images ``x`` in [0, 1]; ``net`` is the bare network."""
+
+    def __init__(self, net: nn.Module, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+def create(name: str, num_classes: int, *, image_size: int = 32, pretrained: str | None = None, **options: Any) -> Classifier:
+    """Build a registered network for ``num_classes`` classes and ``image_size`` inputs.
+
+    ``pretrained``: a local state-dict file (of the bare network, or of a ``Classifier``),
+    or ``"torchvision"`` for the torchvision ImageNet weights already in the local torch hub
+    cache. Nothing is ever downloaded; a missing file is a :class:`RobustError`. Tensors
+    whose shape does not fit (a new head, a small-input stem) are left at their
+    initialisation and listed in ``model.skipped_weights``.
+    """
+    if name not in _REGISTRY:
+        raise ParamError(f"Unknown model {name!r}.", f"use one of: {', '.join(available())}.")
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ParamError(f"num_classes must be an integer >= 2, got {num_classes!r}.", "check the dataset's class list.")
+    net = _REGISTRY[name](num_classes=num_classes, image_size=image_size, **options)
+    model = Classifier(net)
+    model.skipped_weights = []  # type: ignore[assignment]
+    if pretrained:
+        model.skipped_weights = load_weights(model, _weights_file(name, pretrained))  # type: ignore[assignment]
+    return model
+
+
+def _weights_file(name: str, pretrained: str) -> Path:
+    if pretrained != "torchvision":
+        path = Path(pretrained)
+        if not path.is_file():
+            raise RobustError(f"Pretrained weights file {path} not found.", "give the path of a local state-dict file (.pt/.pth); nothing is downloaded.")
+        return path
+    from torchvision.models import get_model_weights
+
+    try:
+        url = get_model_weights(name).DEFAULT.url
+    except (ValueError, KeyError) as exc:
+        raise RobustError(f"torchvision has no pretrained weights for {name}.", "use a local state-dict file instead.") from exc
+    path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
+    if not path.is_file():
+        raise RobustError(
+            f"torchvision's weights for {name} are not in the local cache ({path}).",
+            f"copy {url.rsplit('/', 1)[1]} there (or pass its path as pretrained); this project never downloads.",
+        )
+    return path
+
+
+def load_weights(model: Classifier, path: Path) -> list[str]:
+    """Load a state dict into ``model.net`` where shapes fit; returns the keys left out."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a corrupt or non-torch file raises many types
+        raise RobustError(f"Cannot read weights from {path}: {exc}.", "give a state dict saved with torch.save.") from exc
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # an engine checkpoint
+    if not isinstance(state, dict):
+        raise RobustError(f"{path} does not hold a state dict.", "save model.state_dict() with torch.save.")
+    if any(k.startswith("net.") for k in state):
+        state = {k[4:]: v for k, v in state.items() if k.startswith("net.")}
+    own = model.net.state_dict()
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not fitting:
+        raise RobustError(f"No tensor in {path} fits the network.", "check that the file was saved from the same architecture.")
+    model.net.load_state_dict(fitting, strict=False)
+    return sorted(set(own) - set(fitting))

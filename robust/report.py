@@ -1,0 +1,135 @@
+"""The ``report`` stage: every model's evaluation -> summary metrics, tables and plot data.
+
+CE / mCE are computed here because they divide by the normaliser's errors (the pipeline's
+own AlexNet evaluated on the same shards, ``evaluate.normaliser``), which is itself one of
+the evaluated models. Tables follow the seeds' shapes: seed 003's per-corruption CE table
+(rows = models, ``mCE`` then the 15 corruptions alphabetically, AlexNet = 1.00) and a summary
+like seed 004's (clean top-1, corrupted top-1, mCE).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from robust.data.shards import atomic_dir, write_json
+from robust.distortions import IMAGENET_C, IMAGENET_C_EXTRA
+from robust.errors import RobustError
+from robust.evaluation import EvaluateParams, errors_of
+from robust.metrics import mce_report
+
+SEED_003_ORDER = sorted(IMAGENET_C, key=lambda n: {"gaussian_noise": "gauss", "jpeg_compression": "jpeg", "elastic_transform": "elastic"}.get(n, n))
+SHORT = {"brightness": "Bright.", "contrast": "Contrast", "defocus_blur": "Defocus", "elastic_transform": "Elastic", "fog": "Fog", "frost": "Frost",
+         "gaussian_noise": "Gauss.", "glass_blur": "Glass", "impulse_noise": "Impulse", "jpeg_compression": "jpeg", "motion_blur": "Motion",
+         "pixelate": "Pixel.", "shot_noise": "Shot", "snow": "Snow", "zoom_blur": "Zoom"}  # fmt: skip
+
+
+def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None) -> dict[str, Any]:
+    """Per model: clean top-1, ImageNet-C-style top-1, mean corruption error, and, when the
+    normaliser was evaluated, CE per corruption, mCE, mCE over the extras and relative mCE (percent)."""
+    names = list(IMAGENET_C + IMAGENET_C_EXTRA)
+    baseline = errors_of(evals[normaliser], names) if normaliser in evals else None
+    out: dict[str, Any] = {"normaliser": normaliser if baseline else None, "models": {}}
+    for model, result in evals.items():
+        row: dict[str, Any] = {
+            "clean_top1": result["clean"]["top1"],
+            "clean_top5": result["clean"]["top5"],
+            "imagenet_c_top1": result.get("imagenet_c_top1"),
+            "mean_corruption_error": result.get("mean_corruption_error"),
+            "deepcorrect": result.get("deepcorrect", {}),
+        }
+        errors = errors_of(result, [n for n in names if baseline and n in baseline["corruptions"]])
+        if baseline and errors["corruptions"]:
+            report = mce_report(errors, baseline)
+            row.update(mce=report["mce"], relative_mce=report["relative_mce"], mce_extra=report["mce_extra"], ce=report["ce"])
+        out["models"][model] = row
+    return out
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value / 100:.2f}"
+
+
+def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]]) -> str:
+    """``metrics/report.md``: the summary table, seed 003's CE table, the DeepCorrect averages."""
+    models = summary["models"]
+    lines = ["# Results", ""]
+    norm = summary["normaliser"]
+    lines += [f"Top-1 in percent; CE / mCE relative to `{norm}` = 100 (its own mCE is 100 by definition)." if norm else
+              "No normaliser was evaluated, so CE / mCE are not available.", ""]
+    lines += ["| model | clean top-1 | clean top-5 | corrupted top-1 (15 x 5) | mCE | relative mCE | mCE (4 extra) |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, row in models.items():
+        lines.append(f"| {name} | {_pct(row['clean_top1'])} | {_pct(row['clean_top5'])} | {_pct(row['imagenet_c_top1'])} | "
+                     f"{_num(row.get('mce'))} | {_num(row.get('relative_mce'))} | {_num(row.get('mce_extra'))} |")
+    if any("ce" in row for row in models.values()):
+        present = [n for n in SEED_003_ORDER if any(n in row.get("ce", {}) for row in models.values())]
+        lines += ["", "## Corruption errors (seed 003's table: normaliser = 1.00)", "",
+                  "| Model | mCE | " + " | ".join(SHORT[n] for n in present) + " |",
+                  "| --- | ---: | " + " | ".join("---:" for _ in present) + " |"]
+        for name, row in models.items():
+            if "ce" in row:
+                lines.append(f"| {name} | {_ratio(row['mce'])} | " + " | ".join(_ratio(row["ce"].get(n)) for n in present) + " |")
+    dc = {name: row["deepcorrect"] for name, row in models.items() if row.get("deepcorrect")}
+    if dc:
+        lines += ["", "## DeepCorrect distortions (top-1, mean of clean + 6 levels, as in seed 000)", "",
+                  "| model | clean | Gaussian blur avg | AWGN avg |", "| --- | ---: | ---: | ---: |"]
+        for name, values in dc.items():
+            lines.append(f"| {name} | {models[name]['clean_top1']:.4f} | {_four(values.get('dc_blur'))} | {_four(values.get('dc_awgn'))} |")
+    lines += ["", "## Top-1 per distortion and level", ""]
+    for name, result in evals.items():
+        lines += [f"### {name}", "", "| distortion | " + " | ".join(f"level {i}" for i in range(1, 7)) + " | mean |",
+                  "| --- |" + " ---: |" * 7]
+        for dist, entry in result.get("distortions", {}).items():
+            cells = [_pct(entry["levels"].get(str(i), {}).get("top1")) for i in range(1, 7)]
+            lines.append(f"| {dist} | " + " | ".join(cells) + f" | {_pct(entry['mean_top1'])} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _four(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def severity_curves(evals: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Plot data: per distortion, rows ``{"level": 0..n, <model>: top1, ...}`` (level 0 = clean)."""
+    curves: dict[str, dict[int, dict[str, Any]]] = {}
+    for model, result in evals.items():
+        for dist, entry in result.get("distortions", {}).items():
+            rows = curves.setdefault(dist, {})
+            rows.setdefault(0, {"level": 0})[model] = result["clean"]["top1"]
+            for level, scores in entry["levels"].items():
+                rows.setdefault(int(level), {"level": int(level)})[model] = scores["top1"]
+    return {dist: [rows[k] for k in sorted(rows)] for dist, rows in curves.items()}
+
+
+def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
+    """The ``report`` stage: ``evals_dir/*.json`` -> ``out_dir/summary.json``, ``report.md`` and
+    ``plots/severity/<distortion>.csv``; models in the order of the ``models:`` section."""
+    settings = EvaluateParams.from_dict(params.get("evaluate"))
+    evals = {p.stem: json.loads(p.read_text()) for p in sorted(Path(evals_dir).glob("*.json"))}
+    if not evals:
+        raise RobustError(f"No evaluation in {evals_dir}.", "run the evaluate stages first (dvc repro).")
+    order = list(params.get("models") or {})
+    evals = {name: evals[name] for name in sorted(evals, key=lambda n: (order.index(n) if n in order else len(order), n))}
+    out_dir = Path(out_dir)
+    summary = summarise(evals, settings.normaliser)
+    write_json(out_dir / "summary.json", summary)
+    (out_dir / "report.md").write_text(markdown(summary, evals))
+    with atomic_dir(out_dir / "plots" / "severity") as folder:
+        for dist, rows in severity_curves(evals).items():
+            with open(folder / f"{dist}.csv", "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=["level", *evals])
+                writer.writeheader()
+                writer.writerows(rows)
+    return summary

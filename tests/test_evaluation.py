@@ -1,0 +1,82 @@
+"""Evaluation on every built distortion, the report's CE tables, and ``robust benchmark``."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from robust import distortions as D
+from robust.corrupt import corrupt
+from robust.data.prepare import prepare
+from robust.evaluation import built_levels, errors_of, evaluate_model
+from robust.models import create
+from robust.corrupt import CorruptParams
+from robust.params import DataParams
+from robust.report import markdown, severity_curves, summarise
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    prepare(DataParams(train_size=24, val_size=12, test_size=20, shard_size=10, workers=1), root / "clean")
+    for name, levels in (("fog", (1, 2, 3, 4, 5)), ("dc_blur", (1, 2, 3, 4, 5, 6))):
+        for level in levels:
+            corrupt(root / "clean", root / "corrupt" / name / str(level), D.get(name), level, CorruptParams(workers=1))
+    return root
+
+
+def test_evaluate_model_scores_clean_and_every_built_level(data):
+    torch.manual_seed(0)
+    model = create("deepcorrect_net", 12, width=0.1)
+    assert built_levels(data / "corrupt", "fog") == [1, 2, 3, 4, 5] and built_levels(data / "corrupt", "snow") == []
+    result = evaluate_model(model, data / "clean", data / "corrupt", ["fog", "snow", "dc_blur"], batch_size=8)
+    assert result["n"] == 20 and set(result["distortions"]) == {"fog", "dc_blur"}
+    fog = result["distortions"]["fog"]
+    assert sorted(fog["levels"], key=int) == ["1", "2", "3", "4", "5"]
+    assert fog["mean_top1"] == pytest.approx(sum(v["top1"] for v in fog["levels"].values()) / 5)
+    assert result["imagenet_c_top1"] == pytest.approx(fog["mean_top1"])  # fog is the only common corruption built
+    dc = result["distortions"]["dc_blur"]["levels"]
+    assert result["deepcorrect"]["dc_blur"] == pytest.approx((result["clean"]["top1"] + sum(v["top1"] for v in dc.values())) / 7)
+    errors = errors_of(result)
+    assert list(errors["corruptions"]) == ["fog"] and len(errors["corruptions"]["fog"]) == 5
+
+
+def _result(clean, fog, blur=None):
+    """An evaluation result with given clean top-1 and per-level top-1 on fog (and dc_blur)."""
+    distortions = {"fog": {"levels": {str(i + 1): {"top1": v, "top5": 1.0} for i, v in enumerate(fog)}}}
+    if blur:
+        distortions["dc_blur"] = {"levels": {str(i + 1): {"top1": v, "top5": 1.0} for i, v in enumerate(blur)}}
+    for entry in distortions.values():
+        entry["mean_top1"] = sum(v["top1"] for v in entry["levels"].values()) / len(entry["levels"])
+    return {"clean": {"top1": clean, "top5": 1.0, "error": 1 - clean}, "distortions": distortions, "imagenet_c_top1": distortions["fog"]["mean_top1"],
+            "deepcorrect": {"dc_blur": 0.5} if blur else {}}
+
+
+def test_report_divides_by_the_normaliser_and_fills_the_tables():
+    evals = {"net": _result(0.9, [0.8, 0.7, 0.6, 0.5, 0.4], blur=[0.5] * 6), "alex": _result(0.6, [0.4, 0.4, 0.3, 0.2, 0.2])}
+    summary = summarise(evals, "alex")
+    net = summary["models"]["net"]
+    # net errors sum 0.2+0.3+0.4+0.5+0.6 = 2.0; alex 0.6+0.6+0.7+0.8+0.8 = 3.5
+    assert net["ce"]["fog"] == pytest.approx(100 * 2.0 / 3.5) and net["mce"] == pytest.approx(100 * 2.0 / 3.5)
+    assert net["relative_mce"] == pytest.approx(100 * (2.0 - 0.5) / (3.5 - 2.0))
+    assert summary["models"]["alex"]["mce"] == pytest.approx(100.0)
+    text = markdown(summary, evals)
+    assert "| net | 90.0 |" in text and "| Model | mCE | Fog |" in text and "| net | 0.57 | 0.57 |" in text
+    assert "| net | 0.9000 | 0.5000 | - |" in text  # DeepCorrect averages
+    curves = severity_curves(evals)
+    assert curves["fog"][0] == {"level": 0, "net": 0.9, "alex": 0.6} and curves["fog"][5]["alex"] == 0.2
+    assert summarise(evals, "missing")["models"]["net"].get("mce") is None
+
+
+def test_benchmark_command_scores_a_local_weights_file(data, tmp_path):
+    model = create("deepcorrect_net", 12, width=0.1)
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    out = subprocess.run([sys.executable, "-m", "robust.cli", "benchmark", "deepcorrect_net", "--weights", str(tmp_path / "weights.pt"),
+                          "--option", "width", "0.1", "--clean", str(data / "clean"), "--corrupt", str(data / "corrupt"),
+                          "--baseline", "alexnet-imagenet-c"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    assert result["n"] == 20 and set(result["distortions"]) == {"fog", "dc_blur"}
+    assert set(result["mce"]["ce"]) == {"fog"} and result["mce"]["mce"] > 0

@@ -1,0 +1,56 @@
+"""The model registry: every model at 32 and 64 px, normalisation inside, local weights only."""
+
+import pytest
+import torch
+
+from robust.errors import ParamError, RobustError
+from robust.models import available, create
+
+
+@pytest.mark.parametrize("name", [n for n in available() if n != "alexnet"])
+@pytest.mark.parametrize("size", [32, 64])
+def test_every_model_gives_logits_for_small_inputs(name, size):
+    model = create(name, 7, image_size=size).eval()
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, size, size)).shape == (2, 7)
+
+
+def test_torchvision_alexnet_needs_64_px_and_works_there():
+    with pytest.raises(ParamError, match="alexnet_small"):
+        create("alexnet", 10, image_size=32)
+    with torch.no_grad():
+        assert create("alexnet", 10, image_size=64).eval()(torch.rand(1, 3, 64, 64)).shape == (1, 10)
+
+
+def test_models_normalise_inside_their_forward():
+    model = create("deepcorrect_net", 5, width=0.25).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        manual = model.net((x - model.mean) / model.std)
+        assert torch.allclose(model(x), manual)
+
+
+def test_deepcorrect_net_has_the_seeds_parameter_count():
+    model = create("deepcorrect_net", 100)
+    assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == 1.39
+
+
+def test_local_weights_load_and_mismatches_are_reported(tmp_path):
+    source = create("resnet18", 10)
+    torch.save(source.net.state_dict(), tmp_path / "r18.pt")
+    same = create("resnet18", 10, pretrained=str(tmp_path / "r18.pt")).eval()
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(same(x), source.eval()(x))
+    other_head = create("resnet18", 4, pretrained=str(tmp_path / "r18.pt"))
+    assert other_head.skipped_weights == ["fc.bias", "fc.weight"]
+
+
+def test_missing_weights_never_download(tmp_path, monkeypatch):
+    with pytest.raises(RobustError, match="not found"):
+        create("resnet18", 10, pretrained=str(tmp_path / "missing.pt"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(RobustError, match="resnet18-f37072fd.pth.*never downloads"):
+        create("resnet18", 10, pretrained="torchvision")
+    with pytest.raises(ParamError, match="Unknown model"):
+        create("resnet19", 10)
