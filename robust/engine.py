@@ -8,9 +8,10 @@
   (:mod:`robust.data.loader`), uneven last batches are handled with ``Join``, and only rank 0
   writes files;
 * a checkpoint after every epoch (model, optimiser, schedule, RNG states), written
-  atomically; a later call with the same settings resumes after the last finished epoch
-  (DVC keeps the file between runs: ``persist: true`` in ``dvc.yaml``), a call with other
-  settings starts afresh;
+  atomically; a later call with the same settings resumes an unfinished run after its last
+  finished epoch (DVC keeps the file between runs: ``persist: true`` in ``dvc.yaml``); a
+  finished run (marked ``complete``) or one with other settings starts afresh, since DVC
+  reruns a finished stage only when its code, data or parameters changed;
 * DVCLive curves (``train/loss``, ``train/top1``, ``val/top1`` per epoch) for ``dvc plots``;
 * progress bars; seeding of torch, numpy and the shard order.
 
@@ -260,7 +261,7 @@ def train(
     checkpoint_path = out_dir / CHECKPOINT
     if checkpoint_path.is_file():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        if state.get("fingerprint") == key:
+        if state.get("fingerprint") == key and not state.get("complete"):
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
@@ -328,6 +329,8 @@ def train(
             tqdm.write(f"epoch {epoch + 1}/{p.epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
     if main:
         _save_atomic(model.state_dict(), out_dir / MODEL)
+        if checkpoint_path.is_file():  # a finished run is not resumed: DVC reruns it only when something changed
+            _save_atomic({**torch.load(checkpoint_path, map_location="cpu", weights_only=False), "complete": True}, checkpoint_path)
         if live is not None:
             live.end()
     return {"epochs": history, "resumed_from": start_epoch}

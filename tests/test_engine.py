@@ -64,10 +64,13 @@ def test_interrupted_training_resumes_and_ends_where_an_uninterrupted_run_ends(s
     assert [line.split("\t")[0] for line in curve[1:]] == ["0", "1", "2"]  # one point per epoch, no duplicate
 
 
-def test_other_settings_start_afresh_instead_of_resuming(shards, tmp_path):
-    engine.train(tiny_model(), shards / "train", tmp_path / "run", TrainParams(epochs=1, **FAST))
+def test_other_settings_or_a_finished_run_start_afresh_instead_of_resuming(shards, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        engine.train(tiny_model(), shards / "train", tmp_path / "run", TrainParams(epochs=2, **FAST), stop_after=7)
     history = engine.train(tiny_model(), shards / "train", tmp_path / "run", TrainParams(epochs=2, **{**FAST, "lr": 0.01}))
-    assert history["resumed_from"] == 0
+    assert history["resumed_from"] == 0  # other settings
+    history = engine.train(tiny_model(), shards / "train", tmp_path / "run", TrainParams(epochs=2, **{**FAST, "lr": 0.01}))
+    assert history["resumed_from"] == 0 and len(history["epochs"]) == 2  # the same settings, but that run had finished
 
 
 def test_frozen_parameters_stay_frozen(shards, tmp_path):
@@ -102,3 +105,15 @@ def test_two_process_torchrun_sees_every_sample_once_per_epoch(tmp_path):
     history = json.loads((tmp_path / "history.json").read_text())
     assert [e["samples_seen"] for e in history["epochs"]] == [96, 96]  # every sample once per epoch across the ranks
     assert (tmp_path / "run" / "model.pt").is_file()
+
+
+def test_a_baseline_trains_to_the_same_weights_twice(shards, tmp_path):
+    from robust.methods.baseline import train_baseline
+
+    spec = {"arch": "deepcorrect_net", "width": 0.1}
+    defaults = {"epochs": 1, **FAST}
+    for run in ("a", "b"):
+        train_baseline("net", spec, defaults, shards, tmp_path / run, tmp_path / f"{run}-live")
+    a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)

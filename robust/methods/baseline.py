@@ -43,9 +43,12 @@ def train_params(defaults: dict[str, Any], spec: dict[str, Any], name: str) -> T
 
 
 def train_baseline(name: str, spec: dict[str, Any], defaults: dict[str, Any], clean_dir: str | Path, out_dir: str | Path, log_dir: str | Path) -> dict[str, Any]:
-    """Train ``models.<name>`` on clean train shards, validating on val; returns the history."""
-    model = build(spec, clean_dir)
+    """Train ``models.<name>`` on clean train shards, validating on val; returns the history.
+
+    The initial weights come from ``train.seed`` too, so a rerun gives the same model."""
     params = train_params(defaults, spec, name)
+    engine.seed_everything(params.seed)
+    model = build(spec, clean_dir)
     return engine.train(model, Path(clean_dir) / "train", out_dir, params, val_dir=Path(clean_dir) / "val", log_dir=log_dir, run_id=[name, spec])
 
 
