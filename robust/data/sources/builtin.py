@@ -25,6 +25,7 @@ has to rely on exactly the detail that blur and noise destroy.
 from __future__ import annotations
 
 import hashlib
+import io
 from functools import cached_property
 from importlib import resources
 from typing import Any
@@ -91,8 +92,6 @@ class BuiltinSource(Source):
         """Luminance of every photo as float32 in [0, 1] (loaded once per process)."""
         out = []
         for package, filename in PHOTOS.values():
-            import io
-
             with Image.open(io.BytesIO(_photo_bytes(package, filename))) as image:
                 luminance = image.convert("RGB").convert("L")
                 out.append(np.asarray(luminance, dtype=np.float32) / 255.0)
