@@ -49,12 +49,11 @@ class EvaluateParams(Section):
     section: ClassVar[str] = "evaluate"
 
     def validate(self, section: str = "evaluate") -> None:
-        params = self
-        require(params.baseline in ("pipeline", "alexnet-imagenet-c"), "evaluate.baseline", params.baseline,
-                 "pipeline (the normaliser model) | alexnet-imagenet-c (published AlexNet errors, for real ImageNet-C data)")
-        require(params.normaliser is None or isinstance(params.normaliser, str), "evaluate.normaliser", params.normaliser, "a key of models: or null")
-        require(is_int(params.batch_size) and params.batch_size >= 1, "evaluate.batch_size", params.batch_size, "an integer >= 1")
-        require(is_int(params.workers) and params.workers >= 0, "evaluate.workers", params.workers, "an integer >= 0")
+        require(self.baseline in ("pipeline", "alexnet-imagenet-c"), f"{section}.baseline", self.baseline,
+                "pipeline (the normaliser model) | alexnet-imagenet-c (published AlexNet errors, for real ImageNet-C data)")
+        require(self.normaliser is None or isinstance(self.normaliser, str), f"{section}.normaliser", self.normaliser, "a key of models: or null")
+        require(is_int(self.batch_size) and self.batch_size >= 1, f"{section}.batch_size", self.batch_size, "an integer >= 1")
+        require(is_int(self.workers) and self.workers >= 0, f"{section}.workers", self.workers, "an integer >= 0")
 
 
 def built_levels(corrupt_root: Path, name: str, split: str = "test") -> list[int]:

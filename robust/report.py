@@ -48,12 +48,18 @@ def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None) -> dict[
     return out
 
 
+def _cell(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
+    """A table cell: ``value * scale`` with ``digits`` decimals, ``-`` when missing."""
+    return "-" if value is None else f"{value * scale:.{digits}f}"
+
+
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
+    return _cell(value, 100)
 
 
 def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value / 100:.2f}"
+    """A percent CE as seed 003's ratio (AlexNet = 1.00)."""
+    return _cell(None if value is None else value / 100, digits=2)
 
 
 def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]]) -> str:
@@ -67,7 +73,7 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]]) -> str:
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, row in models.items():
         lines.append(f"| {name} | {_pct(row['clean_top1'])} | {_pct(row['clean_top5'])} | {_pct(row['imagenet_c_top1'])} | "
-                     f"{_num(row.get('mce'))} | {_num(row.get('relative_mce'))} | {_num(row.get('mce_extra'))} |")
+                     f"{_cell(row.get('mce'))} | {_cell(row.get('relative_mce'))} | {_cell(row.get('mce_extra'))} |")
     if any("ce" in row for row in models.values()):
         present = [n for n in SEED_003_ORDER if any(n in row.get("ce", {}) for row in models.values())]
         lines += ["", "## Corruption errors (seed 003's table: normaliser = 1.00)", "",
@@ -81,7 +87,7 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]]) -> str:
         lines += ["", "## DeepCorrect distortions (top-1, mean of clean + 6 levels, as in seed 000)", "",
                   "| model | clean | Gaussian blur avg | AWGN avg |", "| --- | ---: | ---: | ---: |"]
         for name, values in dc.items():
-            lines.append(f"| {name} | {models[name]['clean_top1']:.4f} | {_four(values.get('dc_blur'))} | {_four(values.get('dc_awgn'))} |")
+            lines.append(f"| {name} | {models[name]['clean_top1']:.4f} | {_cell(values.get('dc_blur'), digits=4)} | {_cell(values.get('dc_awgn'), digits=4)} |")
     lines += ["", "## Top-1 per distortion and level", ""]
     for name, result in evals.items():
         lines += [f"### {name}", "", "| distortion | " + " | ".join(f"level {i}" for i in range(1, 7)) + " | mean |",
@@ -91,14 +97,6 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]]) -> str:
             lines.append(f"| {dist} | " + " | ".join(cells) + f" | {_pct(entry['mean_top1'])} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def _four(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 def severity_curves(evals: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
