@@ -32,7 +32,7 @@ def _corrupt(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from robust.methods.baseline import train_from_params
+    from robust.methods import train_from_params
     from robust.params import load_params
 
     history = train_from_params(load_params(args.params), args.model, args.clean, args.models, args.logs)

@@ -15,8 +15,11 @@
 * DVCLive curves (``train/loss``, ``train/top1``, ``val/top1`` per epoch) for ``dvc plots``;
 * progress bars; seeding of torch, numpy and the shard order.
 
-Settings: :class:`TrainParams` (the ``train:`` section). Methods customise the step, not the loop: ``loss_fn(model, images, labels) -> (loss,
-logits)`` and ``parameters`` (what trains).
+Settings: :class:`TrainParams` (the ``train:`` section). Methods customise the step, not the
+loop: ``loss_fn(model, images, labels) -> (loss, logits)``, ``parameters`` (what trains) and,
+for methods with state of their own (ANT's noise generators), ``hooks``: an object with
+``start_epoch(epoch)``, ``state_dict()`` and ``load_state_dict(state)``, called at the start
+of every epoch and saved in / restored from the checkpoint.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -43,6 +46,15 @@ from robust.params import Section, is_int, require
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 CHECKPOINT = "checkpoint.pt"
+
+
+class TrainHooks(Protocol):
+    """Per-epoch state of a method beyond the model (see the module doc)."""
+
+    def start_epoch(self, epoch: int) -> None: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
 MODEL = "model.pt"
 
 
@@ -230,6 +242,7 @@ def train(
     log_dir: str | Path | None = None,
     run_id: Any = None,
     stop_after: int | None = None,
+    hooks: TrainHooks | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place; writes ``out_dir/model.pt`` (state dict) and a per-epoch
     checkpoint; returns the history ``{"epochs": [...], "resumed_from": int}``.
@@ -269,6 +282,8 @@ def train(
             generator.set_state(state["generator"])
             _set_rng_state(state["rng"])
             history, start_epoch = state["history"], state["epoch"]
+            if hooks is not None:
+                hooks.load_state_dict(state["hooks"])
 
     ddp_model: nn.Module = model
     if world > 1:
@@ -286,6 +301,8 @@ def train(
     batches_done = 0
     for epoch in range(start_epoch, p.epochs):
         loader.dataset.set_epoch(epoch)
+        if hooks is not None:
+            hooks.start_epoch(epoch)
         ddp_model.train()
         sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
         join = nn.parallel.distributed.Join([ddp_model]) if world > 1 else nullcontext()
@@ -324,7 +341,7 @@ def train(
                 live.next_step()
             state = {"fingerprint": key, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "generator": generator.get_state(),
-                     "rng": _rng_state(), "history": history}
+                     "rng": _rng_state(), "history": history, "hooks": hooks.state_dict() if hooks is not None else None}
             _save_atomic(state, checkpoint_path)
             tqdm.write(f"epoch {epoch + 1}/{p.epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
     if main:

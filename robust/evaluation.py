@@ -30,7 +30,7 @@ from robust.data.shards import write_json
 from robust.distortions import IMAGENET_C, SUITES
 from robust.engine import evaluate, pick_device
 from robust.errors import RobustError
-from robust.methods.baseline import build, model_spec
+from robust.methods.baseline import build
 from robust.metrics import ALEXNET_IMAGENET_C, mce_report
 from robust.models import Classifier, load_weights
 from robust.params import Section, is_int, require
@@ -116,28 +116,34 @@ def errors_of(result: dict[str, Any], names: list[str] | None = None) -> dict[st
     return {"clean": result["clean"]["error"], "corruptions": corruptions}
 
 
-def load_trained(spec: dict[str, Any], clean_dir: str | Path, weights: str | Path) -> Classifier:
-    """A ``models.<name>`` network with its trained weights (every tensor must fit)."""
+def load_state(model: Classifier, weights: str | Path) -> Classifier:
+    """Load trained weights into ``model``; every tensor of the network must fit."""
     weights = Path(weights)
     if not weights.is_file():
         raise RobustError(f"Model weights {weights} not found.", "train the model first (dvc repro) or pass the right path.")
-    model = build({k: v for k, v in spec.items() if k != "pretrained"}, clean_dir)
     skipped = load_weights(model, weights)
     if skipped:
         raise RobustError(f"{weights} does not fit the model: {len(skipped)} tensors missing, e.g. {skipped[0]}.", "check the architecture and its options.")
     return model
 
 
+def load_trained(spec: dict[str, Any], clean_dir: str | Path, weights: str | Path) -> Classifier:
+    """A baseline entry's network with its trained weights."""
+    return load_state(build({k: v for k, v in spec.items() if k != "pretrained"}, clean_dir), weights)
+
+
 def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, corrupt_root: str | Path, models_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """The ``evaluate@<name>`` stage: the trained model on clean + every distortion of the
     selected suites -> ``out_dir/<name>.json``."""
+    from robust.methods import load_model
+
     settings = EvaluateParams.from_dict(params.get("evaluate"))
-    model = load_trained(model_spec(params, name), clean, Path(models_dir) / name / "model.pt")
+    model, counts = load_model(params, name, clean, Path(models_dir) / name / "model.pt")
     device = pick_device(settings.device)
     model.to(device)
     suites = (params.get("corrupt") or {}).get("suites") or {}
     names = [n for suite in SUITES for n in suites.get(suite) or []]
-    result = {"model": name, **evaluate_model(model, clean, corrupt_root, names, batch_size=settings.batch_size,
+    result = {"model": name, "parameters": counts, **evaluate_model(model, clean, corrupt_root, names, batch_size=settings.batch_size,
                                               workers=settings.workers, device=device, baseline=settings.baseline)}
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     write_json(Path(out_dir) / f"{name}.json", result)

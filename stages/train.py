@@ -1,9 +1,9 @@
-"""Stage ``train@<model>``: ``models.<model>`` + ``train:`` -> data/models/<model>/model.pt, metrics/train/<model>/."""
+"""Stage ``train@<model>``: ``models.<model>`` (its method) + ``methods:`` + ``train:`` -> data/models/<model>/model.pt, metrics/train/<model>/."""
 
 import sys
 
 from robust.errors import run_step
-from robust.methods.baseline import train_from_params
+from robust.methods import train_from_params
 from robust.params import load_params
 
 if __name__ == "__main__":

@@ -1,1 +1,75 @@
-"""One small module per method; the engine (:mod:`robust.engine`) runs their loops."""
+"""The methods: one small module each, one registry, one runner on top of the engine.
+
+Every ``train@<name>`` stage runs :func:`train_from_params`: it reads ``models.<name>``,
+picks its ``method`` from :data:`METHODS`, merges the settings (see
+:mod:`robust.methods.common`), lets the method build its :class:`~robust.methods.common.Run`
+(model, what trains, loss step, hooks) and hands that to :func:`robust.engine.train`.
+:func:`load_model` rebuilds the same model for ``evaluate@<name>``.
+
+=============  ==========================================================================
+method         what it is
+=============  ==========================================================================
+baseline       a classifier trained on clean data (``train:``)
+finetune       a baseline's first L layers (or all) trained on a clean / distorted mix
+deepcorrect    correction units on the top-ranked filters of a frozen baseline (seed 000)
+noise          Gaussian / Gauss_mult / speckle noise augmentation (seed 004)
+ant            adversarial noise training with a learned noise generator (seed 004)
+=============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from robust import engine
+from robust.engine import TrainParams
+from robust.errors import ParamError
+from robust.methods import ant, baseline, deepcorrect, finetune, noise
+from robust.methods.common import ENTRY_KEYS, Context, Run, trainable
+from robust.models import Classifier
+
+METHODS: dict[str, ModuleType] = {"baseline": baseline, "finetune": finetune, "deepcorrect": deepcorrect, "noise": noise, "ant": ant}
+
+
+def context(params: dict[str, Any], name: str, clean_dir: str | Path) -> tuple[Context, ModuleType]:
+    """The merged settings of ``models.<name>`` and its method module."""
+    spec = baseline.model_spec(params, name)
+    method_name = spec.get("method", "baseline")
+    if method_name not in METHODS:
+        raise ParamError(f"models.{name}.method is {method_name!r}.", f"use one of: {', '.join(METHODS)}.")
+    if "start" not in spec:
+        raise ParamError(f"models.{name} has no 'start'.", "give the DVC output it starts from (data/shards/clean for a baseline); dvc.yaml makes it a dependency.")
+    method = METHODS[method_name]
+    section = dict((params.get("methods") or {}).get(method_name) or {})
+    overrides = {} if method_name == "baseline" else {k: v for k, v in spec.items() if k not in ENTRY_KEYS}
+    settings = {k: v for k, v in {**section, **overrides}.items() if k != "train"}
+    train = TrainParams.from_dict({**(params.get("train") or {}), **(section.get("train") or {}), **(spec.get("train") or {})}, section=f"models.{name}.train")
+    return Context(name, spec, settings, params, Path(clean_dir), train), method
+
+
+def setup(params: dict[str, Any], name: str, clean_dir: str | Path) -> tuple[Context, Run]:
+    """The run of ``models.<name>`` before training (seeded, so the initial weights repeat)."""
+    ctx, method = context(params, name, clean_dir)
+    engine.seed_everything(ctx.train.seed)
+    return ctx, method.setup(ctx)
+
+
+def train_from_params(params: dict[str, Any], name: str, clean_dir: str | Path, models_dir: str | Path, logs_dir: str | Path) -> dict[str, Any]:
+    """The ``train@<name>`` stage: -> ``models_dir/<name>/model.pt``, DVCLive curves in ``logs_dir/<name>``."""
+    ctx, run = setup(params, name, clean_dir)
+    clean = Path(clean_dir)
+    history = engine.train(run.model, clean / "train", Path(models_dir) / name, ctx.train, val_dir=clean / "val", loss_fn=run.loss_fn,
+                           parameters=run.parameters, log_dir=Path(logs_dir) / name, run_id=[name, ctx.spec, ctx.settings], hooks=run.hooks)
+    return {**history, "trainable_params": trainable(run.parameters)}
+
+
+def load_model(params: dict[str, Any], name: str, clean_dir: str | Path, weights: str | Path) -> tuple[Classifier, dict[str, int]]:
+    """``models.<name>`` with its trained weights, and its parameter counts (total, trainable)."""
+    from robust.evaluation import load_state
+
+    _, run = setup(params, name, clean_dir)
+    load_state(run.model, weights)
+    counts = {"total": sum(p.numel() for p in run.model.parameters()), "trainable": trainable(run.parameters)}
+    return run.model, counts

@@ -1,0 +1,135 @@
+"""What every method shares: the run description handed to the engine, the settings merge,
+the start model, and the clean / distorted batch mix of DeepCorrect and fine-tuning.
+
+A ``models.<name>`` entry names its ``method`` and its ``start`` (the DVC output it starts
+from: the clean shards for a baseline, a baseline's ``model.pt``, a DeepCorrect ranking).
+Method settings are the ``methods.<method>`` section, overridden by any other key of the
+entry (an ablation is one more entry); ``train:`` overrides merge in the order
+``train:`` < ``methods.<method>.train`` < ``models.<name>.train``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from robust import distortions
+from robust.data.shards import read_info
+from robust.engine import LossFn, TrainHooks, TrainParams
+from robust.errors import ParamError
+from robust.models import Classifier
+
+#: keys of a models entry that are not method settings
+ENTRY_KEYS = ("method", "start", "base", "train")
+
+
+@dataclass
+class Context:
+    """Everything a method's ``setup`` reads: the entry, its merged settings, the paths."""
+
+    name: str
+    spec: dict[str, Any]
+    settings: dict[str, Any]
+    params: dict[str, Any]
+    clean_dir: Path
+    train: TrainParams
+
+    @property
+    def start(self) -> Path:
+        return Path(self.spec["start"])
+
+    @property
+    def image_size(self) -> int:
+        return int(read_info(self.clean_dir / "train")["image_size"])
+
+
+@dataclass
+class Run:
+    """What a method hands to :func:`robust.engine.train`: the model, what trains, the step."""
+
+    model: Classifier
+    parameters: list[nn.Parameter]
+    loss_fn: LossFn | None = None
+    hooks: TrainHooks | None = None
+
+
+def trainable(parameters: list[nn.Parameter]) -> int:
+    """The number of trainable values (for the reports' parameter counts)."""
+    return sum(p.numel() for p in parameters if p.requires_grad)
+
+
+def base_spec(ctx: Context) -> tuple[str, dict[str, Any]]:
+    """The ``models.<base>`` entry a method starts from."""
+    base = ctx.spec.get("base")
+    models = ctx.params.get("models") or {}
+    if not isinstance(base, str) or base not in models:
+        raise ParamError(f"models.{ctx.name}.base is {base!r}.", f"name the baseline it starts from, one of: {', '.join(models)}.")
+    return base, dict(models[base])
+
+
+def load_base(ctx: Context, weights: Path | None = None) -> Classifier:
+    """The base network with trained weights (default: the entry's ``start`` file)."""
+    from robust.evaluation import load_trained
+
+    _, spec = base_spec(ctx)
+    return load_trained(spec, ctx.clean_dir, weights or ctx.start)
+
+
+def configured_distortion(ctx: Context, name: str) -> distortions.Distortion:
+    """The distortion ``name`` with the level table evaluation uses (``distortions.<name>``)."""
+    return distortions.configured(name, (ctx.params.get("distortions") or {}).get(name), ctx.image_size)
+
+
+def distort_batch(images: torch.Tensor, distortion: distortions.Distortion, fraction: float, rng: np.random.Generator) -> torch.Tensor:
+    """A copy of ``images`` (in [0, 1]) where ``round(fraction * n)`` random images carry
+    ``distortion`` at a uniformly drawn level (seed 000's training mix); the rest stay clean.
+
+    The registry function runs on the uint8 image, exactly as the corrupt stages store it,
+    so training sees the distortion that evaluation measures.
+    """
+    n = images.shape[0]
+    count = int(round(fraction * n))
+    out = images.clone()
+    if count == 0:
+        return out
+    chosen = rng.choice(n, size=count, replace=False)
+    pixels = (images[torch.as_tensor(chosen)].detach().permute(0, 2, 3, 1).cpu().numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
+    distorted = np.stack([distortion(img, int(rng.integers(1, distortion.levels + 1)), rng) for img in pixels])
+    out[torch.as_tensor(chosen)] = torch.from_numpy(distorted).permute(0, 3, 1, 2).to(images.device, images.dtype) / 255.0
+    return out
+
+
+def batch_rng() -> np.random.Generator:
+    """A numpy generator drawn from torch's global RNG, which the engine seeds and checkpoints,
+    so a method's per-batch randomness is reproducible and resumes exactly."""
+    return np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
+
+
+def conv_blocks(model: Classifier) -> nn.Sequential:
+    """The network's ordered conv -> BN -> ReLU blocks (``net.layers``), which DeepCorrect
+    ranks and corrects and fine-tuning counts its first L layers in."""
+    from robust.models.small_nets import ConvBNReLU
+
+    blocks = getattr(model.net, "layers", None)
+    if not isinstance(blocks, nn.Sequential) or not all(isinstance(b, ConvBNReLU) for b in blocks):
+        raise ParamError(f"{type(model.net).__name__} is not a sequence of conv -> BN -> ReLU blocks.",
+                         "use deepcorrect_net as the base of deepcorrect, or layers: all for fine-tuning.")
+    return blocks
+
+
+def mix_loss(distortion: distortions.Distortion, fraction: float, penalty: Any = None) -> LossFn:
+    """Cross-entropy on a batch where ``fraction`` of the images carry ``distortion`` at a
+    random level; ``penalty()`` (if given) is added to the loss."""
+    import torch.nn.functional as F
+
+    def loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(distort_batch(images, distortion, fraction, batch_rng()))
+        loss = F.cross_entropy(logits, labels)
+        return (loss + penalty() if penalty is not None else loss), logits
+
+    return loss_fn
