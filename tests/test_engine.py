@@ -108,12 +108,12 @@ def test_two_process_torchrun_sees_every_sample_once_per_epoch(tmp_path):
 
 
 def test_a_baseline_trains_to_the_same_weights_twice(shards, tmp_path):
-    from robust.methods.baseline import train_baseline
+    from robust.methods import train_from_params
 
-    spec = {"arch": "deepcorrect_net", "width": 0.1}
-    defaults = {"epochs": 1, **FAST}
+    params = {"models": {"net": {"method": "baseline", "start": str(shards), "arch": "deepcorrect_net", "width": 0.1}},
+              "train": {"epochs": 1, **FAST}}
     for run in ("a", "b"):
-        train_baseline("net", spec, defaults, shards, tmp_path / run, tmp_path / f"{run}-live")
-    a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
-    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)
+        train_from_params(params, "net", shards, tmp_path / run, tmp_path / f"{run}-live")
+    a = torch.load(tmp_path / "a" / "net" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "net" / "model.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -198,16 +198,20 @@ class AntState:
             self.pool.append(g.requires_grad_(False))
 
 
-def setup(ctx: Context) -> Run:
-    """Fine-tune the whole base network with ANT."""
-    settings = AntSettings.from_dict(ctx.settings, f"models.{ctx.name}")
-    model = load_base(ctx)
-    state = AntState(model, settings, ctx.clean_dir / "train", ctx.train.batch_size, ctx.train.seed)
+def ant_loss(state: AntState):  # -> LossFn
+    """ANT's training step: a generator step, then cross-entropy on the mixed batch."""
 
     def loss_fn(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         state.generator_step(net, images, labels)
         logits = net(state.mixed_batch(images))
         return F.cross_entropy(logits, labels), logits
 
-    return Run(model, list(model.parameters()), loss_fn, hooks=state)
+    return loss_fn
 
+
+def setup(ctx: Context) -> Run:
+    """Fine-tune the whole base network with ANT."""
+    settings = AntSettings.from_dict(ctx.settings, f"models.{ctx.name}")
+    model = load_base(ctx)
+    state = AntState(model, settings, ctx.clean_dir / "train", ctx.train.batch_size, ctx.train.seed)
+    return Run(model, list(model.parameters()), ant_loss(state), hooks=state)

@@ -16,7 +16,8 @@ Three steps, three stages:
    change by default (the original code; it reproduces its stored rankings), the paper's
    signed gain ``(e_base_i - e_ji) / e_base_i`` with ``priority: signed``; a level with no
    error at all divides by ``1 / N`` instead of 0. Many filters share one forward pass
-   (``filters_per_pass``). Also the "ideal correction" curves: top-1 when the top X % of a
+   (``filters_per_pass``; ``auto`` = one on a CPU, where measured batching gains nothing
+   (``benchmarks/ranking.py``), every filter of the layer on a GPU). Also the "ideal correction" curves: top-1 when the top X % of a
    layer's ranked channels get their clean activations.
 3. ``train@deepcorrect-<distortion>``: :func:`setup` puts a :class:`CorrectedBlock` on the
    first ``layers`` blocks: the top ``fraction`` of ranked channels go through
@@ -56,6 +57,7 @@ from robust import distortions
 from robust.data.loader import make_loader
 from robust.data.shards import atomic_dir, read_info, write_json
 from robust.distortions import Distortion, sample_seed
+from robust.engine import pick_device
 from robust.errors import DataError, ParamError
 from robust.methods.common import Context, Run, configured_distortion, conv_blocks, load_base, mix_loss
 from robust.models import Classifier
@@ -75,8 +77,9 @@ class RankingSettings(Section):
     layers: int = 3  # rank the first this many conv blocks
     fp16: bool = True  # store the cached activations as float16
     priority: str = "absolute"  # absolute (original code) | signed (paper text)
-    filters_per_pass: int = 8  # swapped filters evaluated in one forward pass
+    filters_per_pass: int | str = "auto"  # swapped filters per forward pass; auto: 1 on a CPU, all on a GPU
     batch_size: int = 120  # ranking images per forward pass
+    device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N
     curves: tuple[int, ...] = CURVE_PERCENTS
 
     section: ClassVar[str] = "methods.deepcorrect.ranking"
@@ -88,8 +91,17 @@ class RankingSettings(Section):
         return values
 
     def validate(self, section: str) -> None:
-        for name in ("per_class", "layers", "filters_per_pass", "batch_size"):
+        for name in ("per_class", "layers", "batch_size"):
             require(is_int(getattr(self, name)) and getattr(self, name) >= 1, f"{section}.{name}", getattr(self, name), "an integer >= 1")
+        require(self.filters_per_pass == "auto" or (is_int(self.filters_per_pass) and self.filters_per_pass >= 1),
+                f"{section}.filters_per_pass", self.filters_per_pass, "auto or an integer >= 1")
+        require(self.device == "auto" or self.device.startswith(("cpu", "cuda")), f"{section}.device", self.device, "auto | cpu | cuda | cuda:N")
+
+    def per_pass(self, channels: int, device: torch.device) -> int:
+        """Swapped filters per forward pass on ``device`` for a layer of ``channels`` filters."""
+        if self.filters_per_pass == "auto":
+            return channels if device.type == "cuda" else 1
+        return int(self.filters_per_pass)
         require(self.priority in ("absolute", "signed"), f"{section}.priority", self.priority, "absolute | signed")
         require(isinstance(self.curves, tuple) and all(isinstance(c, (int, float)) and 0 < c < 100 for c in self.curves),
                 f"{section}.curves", self.curves, "a list of percentages between 0 and 100")
@@ -218,10 +230,10 @@ def layer_outputs(model: Classifier, images: torch.Tensor, layers: int, batch_si
     model.eval()
     outs: list[list[torch.Tensor]] = [[] for _ in range(layers)]
     for start in range(0, len(images), batch_size):
-        h = (images[start:start + batch_size] - model.mean) / model.std
+        h = (images[start:start + batch_size].to(model.mean.device) - model.mean) / model.std
         for k in range(layers):
             h = blocks[k](h)
-            outs[k].append(h.clone())
+            outs[k].append(h.cpu())
     return [torch.cat(o) for o in outs]
 
 
@@ -290,22 +302,23 @@ def suffix_errors(model: Classifier, layer: int, activations: torch.Tensor, labe
 def variant_errors(model: Classifier, layer: int, clean: torch.Tensor, distorted: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor,
                    *, per_pass: int = 8, batch_size: int = 120) -> torch.Tensor:
     """Top-1 error for each channel-replacement mask (V x C), ``per_pass`` masks x
-    ``batch_size`` images per forward pass."""
+    ``batch_size`` images per forward pass, on the model's device."""
     model.eval()
-    errors = torch.zeros(masks.shape[0])
+    device = model.mean.device
+    errors = torch.zeros(masks.shape[0], device=device)
     for i in range(0, len(labels), batch_size):
-        c, d, y = clean[i:i + batch_size], distorted[i:i + batch_size], labels[i:i + batch_size]
+        c, d, y = (t[i:i + batch_size].to(device) for t in (clean, distorted, labels))
         for v in range(0, masks.shape[0], per_pass):
-            chunk = masks[v:v + per_pass]
+            chunk = masks[v:v + per_pass].to(device)
             errors[v:v + len(chunk)] += suffix_errors(model, layer, swap_channels(d, c, chunk), y, len(chunk)) * len(y)
-    return errors / len(labels)
+    return (errors / len(labels)).cpu()
 
 
 def priority(swap_errors: torch.Tensor, base_errors: torch.Tensor, mode: str = "absolute", num_images: int = 1) -> torch.Tensor:
     """Correction priority per filter from ``swap_errors`` (levels x filters) and
     ``base_errors`` (levels): sum over levels of the absolute (or signed: gain) error change
     relative to the unswapped error (a zero error divides by ``1 / num_images``)."""
-    base = base_errors.clamp_min(1.0 / num_images).view(-1, 1)
+    base = torch.where(base_errors > 0, base_errors, torch.full_like(base_errors, 1.0 / num_images)).view(-1, 1)
     change = base_errors.view(-1, 1) - swap_errors
     return (change.abs() if mode == "absolute" else change).div(base).sum(0)
 
@@ -322,7 +335,8 @@ def rank_layer(model: Classifier, cache_dir: str | Path, layer: int, distortion:
         distorted.append(d)
         none = torch.zeros(1, channels, dtype=torch.bool)
         base_err.append(float(variant_errors(model, layer, clean, d, labels, none, batch_size=settings.batch_size)[0]))
-        swap_err.append(variant_errors(model, layer, clean, d, labels, single, per_pass=settings.filters_per_pass, batch_size=settings.batch_size))
+        per_pass = settings.per_pass(channels, model.mean.device)
+        swap_err.append(variant_errors(model, layer, clean, d, labels, single, per_pass=per_pass, batch_size=settings.batch_size))
     tau = priority(torch.stack(swap_err), torch.tensor(base_err), settings.priority, len(labels))
     order = sorted(range(channels), key=lambda j: (-float(tau[j]), j))
     percents = [0, *settings.curves, 100]
@@ -331,7 +345,7 @@ def rank_layer(model: Classifier, cache_dir: str | Path, layer: int, distortion:
         masks[row, order[: math.ceil(pct / 100 * channels)]] = True
     curve = {str(p): {} for p in percents}
     for level, d in enumerate(distorted, start=1):
-        errs = variant_errors(model, layer, clean, d, labels, masks, per_pass=len(percents), batch_size=settings.batch_size)
+        errs = variant_errors(model, layer, clean, d, labels, masks, per_pass=settings.per_pass(len(percents), model.mean.device), batch_size=settings.batch_size)
         for p, e in zip(percents, errs.tolist()):
             curve[str(p)][str(level)] = 1 - e
     return {"order": order, "priority": tau.tolist(), "base_error": base_err, "swap_error": [e.tolist() for e in swap_err],
@@ -367,8 +381,6 @@ def correct(model: Classifier, ranking: dict[str, Any], settings: DeepCorrectSet
     if settings.layers > available:
         raise ParamError(f"methods.deepcorrect.layers is {settings.layers} but only {available} layers were ranked.",
                          f"set methods.deepcorrect.ranking.layers >= {settings.layers}.")
-    for p in model.parameters():
-        p.requires_grad_(False)
     trainable: list[nn.Parameter] = []
     for k in range(settings.layers):
         block = blocks[k]
@@ -378,8 +390,9 @@ def correct(model: Classifier, ranking: dict[str, Any], settings: DeepCorrectSet
         corrected = CorrectedBlock(block, fix, unit)
         blocks[k] = corrected
         trainable += [*corrected.unit.parameters(), *corrected.bn_fix.parameters()]
-    for p in trainable:
-        p.requires_grad_(True)
+    chosen = {id(p) for p in trainable}
+    for p in model.parameters():  # the kept channels' new BN is as frozen as the rest
+        p.requires_grad_(id(p) in chosen)
     return trainable
 
 
@@ -431,7 +444,7 @@ def activations_from_params(params: dict[str, Any], clean_dir: str | Path, model
 
     settings = ranking_settings(params)
     weights = Path(models_dir) / settings.base / "model.pt"
-    model = load_trained(model_spec(params, settings.base), clean_dir, weights)
+    model = load_trained(model_spec(params, settings.base), clean_dir, weights).to(pick_device(settings.device))
     size = read_info(Path(clean_dir) / "train")["image_size"]
     names = ((params.get("corrupt") or {}).get("suites") or {}).get("deepcorrect") or []
     dists = [distortions.configured(n, (params.get("distortions") or {}).get(n), size) for n in names]
@@ -448,7 +461,7 @@ def rank_from_params(params: dict[str, Any], distortion: str, clean_dir: str | P
 
     settings = ranking_settings(params)
     info = json.loads((Path(cache_dir) / "info.json").read_text())
-    model = load_trained(model_spec(params, info["base"]), clean_dir, info["base_weights"])
+    model = load_trained(model_spec(params, info["base"]), clean_dir, info["base_weights"]).to(pick_device(settings.device))
     result = rank(model, cache_dir, distortion, settings)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -81,13 +81,18 @@ def add_noise(images: torch.Tensor, settings: NoiseSettings) -> torch.Tensor:
     return out
 
 
-def setup(ctx: Context) -> Run:
-    """Fine-tune the whole base network on noise-augmented batches."""
-    settings = NoiseSettings.from_dict(ctx.settings, f"models.{ctx.name}")
-    model = load_base(ctx)
+def noise_loss(settings: NoiseSettings):  # -> LossFn
+    """Cross-entropy on the batch with ``settings`` noise added in pixel space (the model normalises after)."""
 
     def loss_fn(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = net(add_noise(images, settings))
         return F.cross_entropy(logits, labels), logits
 
-    return Run(model, list(model.parameters()), loss_fn)
+    return loss_fn
+
+
+def setup(ctx: Context) -> Run:
+    """Fine-tune the whole base network on noise-augmented batches."""
+    settings = NoiseSettings.from_dict(ctx.settings, f"models.{ctx.name}")
+    model = load_base(ctx)
+    return Run(model, list(model.parameters()), noise_loss(settings))
