@@ -39,6 +39,7 @@ def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None) -> dict[
             "imagenet_c_top1": result.get("imagenet_c_top1"),
             "mean_corruption_error": result.get("mean_corruption_error"),
             "deepcorrect": result.get("deepcorrect", {}),
+            "parameters": result.get("parameters"),
         }
         errors = errors_of(result, [n for n in names if baseline and n in baseline["corruptions"]])
         if baseline and errors["corruptions"]:
@@ -62,8 +63,61 @@ def _ratio(value: float | None) -> str:
     return _cell(None if value is None else value / 100, digits=2)
 
 
-def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]]) -> str:
-    """``metrics/report.md``: the summary table, seed 003's CE table, the DeepCorrect averages."""
+def _of_method(models: dict[str, Any], method: str) -> dict[str, dict[str, Any]]:
+    return {name: spec for name, spec in models.items() if isinstance(spec, dict) and spec.get("method") == method}
+
+
+def deepcorrect_table(summary: dict[str, Any], models: dict[str, Any]) -> list[str]:
+    """Seed 000's comparison: baseline / fine-tuning / DeepCorrect per distortion (top-1
+    averaged over clean + 6 levels), their trainable parameters, and each one's mCE."""
+    rows = summary["models"]
+    lines: list[str] = []
+    for name, spec in _of_method(models, "deepcorrect").items():
+        dist = spec.get("distortion", "dc_blur")
+        tuned = next((n for n, s in _of_method(models, "finetune").items() if s.get("distortion", "dc_blur") == dist and s.get("base") == spec.get("base")), None)
+        trio = [("baseline", spec.get("base")), ("fine-tuning", tuned), ("DeepCorrect", name)]
+        trio = [(label, model) for label, model in trio if model in rows]
+        if not lines:
+            lines += ["", "## DeepCorrect against fine-tuning (seed 000's table)", "",
+                      "Top-1 as fractions; `blur avg` / `AWGN avg` average clean + the 6 levels, as the seed does. mCE is on the 15 ImageNet-C "
+                      "corruptions (normaliser = 100), which the seed never measured.", "",
+                      "| trained for | method | model | trainable params | clean | blur avg | AWGN avg | mCE |",
+                      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        for label, model in trio:
+            row = rows[model]
+            params = (row.get("parameters") or {}).get("trainable")
+            lines.append(f"| {dist} | {label} | {model} | {params if params is not None else '-'} | {row['clean_top1']:.4f} | "
+                         f"{_cell(row['deepcorrect'].get('dc_blur'), digits=4)} | {_cell(row['deepcorrect'].get('dc_awgn'), digits=4)} | {_cell(row.get('mce'))} |")
+    return lines
+
+
+def noise_table(summary: dict[str, Any], models: dict[str, Any]) -> list[str]:
+    """Seed 004's table: clean top-1, mean corrupted top-1 (15 x 5), mCE for the vanilla
+    base and every noise / ANT model fine-tuned from it."""
+    rows = summary["models"]
+    trained = {**_of_method(models, "noise"), **_of_method(models, "ant")}
+    trained = {n: s for n, s in trained.items() if n in rows}
+    if not trained:
+        return []
+    lines = ["", "## Noise training (seed 004's table)", "", "Top-1 in percent; mCE relative to the normaliser = 100.", "",
+             "| model | method | clean top-1 | corrupted top-1 (15 x 5) | mCE | mCE change vs vanilla |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for base in dict.fromkeys(s.get("base") for s in trained.values()):
+        if base not in rows:
+            continue
+        vanilla = rows[base].get("mce")
+        entries = [(base, "Vanilla")] + [(n, f"{s['method']} {s.get('kind', s.get('generator', ''))}".strip()) for n, s in trained.items() if s.get("base") == base]
+        for name, label in entries:
+            row = rows[name]
+            change = None if vanilla is None or row.get("mce") is None or name == base else row["mce"] - vanilla
+            lines.append(f"| {name} | {label} | {_pct(row['clean_top1'])} | {_pct(row['imagenet_c_top1'])} | {_cell(row.get('mce'))} | "
+                         f"{'-' if change is None else f'{change:+.1f}'} |")
+    return lines
+
+
+def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: dict[str, Any] | None = None) -> str:
+    """``metrics/report.md``: the summary table, seed 003's CE table, the DeepCorrect and
+    noise-training comparisons (from the ``models:`` entries' methods), the DeepCorrect averages."""
+    specs = models or {}
     models = summary["models"]
     lines = ["# Results", ""]
     norm = summary["normaliser"]
@@ -82,6 +136,7 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]]) -> str:
         for name, row in models.items():
             if "ce" in row:
                 lines.append(f"| {name} | {_ratio(row['mce'])} | " + " | ".join(_ratio(row["ce"].get(n)) for n in present) + " |")
+    lines += deepcorrect_table(summary, specs) + noise_table(summary, specs)
     dc = {name: row["deepcorrect"] for name, row in models.items() if row.get("deepcorrect")}
     if dc:
         lines += ["", "## DeepCorrect distortions (top-1, mean of clean + 6 levels, as in seed 000)", "",
@@ -123,7 +178,7 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
     out_dir = Path(out_dir)
     summary = summarise(evals, settings.normaliser)
     write_json(out_dir / "summary.json", summary)
-    (out_dir / "report.md").write_text(markdown(summary, evals))
+    (out_dir / "report.md").write_text(markdown(summary, evals, params.get("models") or {}))
     with atomic_dir(out_dir / "plots" / "severity") as folder:
         for dist, rows in severity_curves(evals).items():
             with open(folder / f"{dist}.csv", "w", newline="") as handle:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("deepcorrect_net", "alexnet_small", "finetune-dc_awgn", "deepcorrect-dc_awgn", "ant1x1")
 
 
 def dvc(repo: Path, *args: str) -> str:
@@ -30,7 +31,17 @@ def repo(tmp_path_factory):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(train_size=24, val_size=12, test_size=12, shard_size=8)
     params["corrupt"]["suites"] = {"imagenet_c": ["contrast"], "imagenet_c_extra": [], "deepcorrect": ["dc_awgn"], "restoration": ["ra_jpeg"]}
-    params["models"] = {"deepcorrect_net": {"arch": "deepcorrect_net", "width": 0.1}, "alexnet_small": {"arch": "alexnet_small", "width": 0.1}}
+    clean, base = "data/shards/clean", "data/models/deepcorrect_net/model.pt"
+    params["models"] = {
+        "deepcorrect_net": {"method": "baseline", "start": clean, "arch": "deepcorrect_net", "width": 0.25},
+        "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1},
+        "finetune-dc_awgn": {"method": "finetune", "start": base, "base": "deepcorrect_net", "distortion": "dc_awgn"},
+        "deepcorrect-dc_awgn": {"method": "deepcorrect", "start": "metrics/deepcorrect/dc_awgn/ranking.json", "base": "deepcorrect_net", "distortion": "dc_awgn"},
+        "ant1x1": {"method": "ant", "start": base, "base": "deepcorrect_net", "generator": "1x1", "fresh_steps": 2},
+    }
+    params["methods"]["deepcorrect"]["ranking"]["per_class"] = 1
+    for method in ("finetune", "deepcorrect", "noise", "ant"):
+        params["methods"][method]["train"]["epochs"] = 1
     params["train"].update(epochs=1, batch_size=8, workers=0)
     params["evaluate"]["batch_size"] = 12
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -52,7 +63,7 @@ def test_one_corrupt_stage_per_distortion_and_level(repo):
     stages = [line.split()[0] for line in dvc(repo, "stage", "list").splitlines() if line.strip()]
     expected = (["prepare"] + [f"corrupt-imagenet-c@contrast-{i}" for i in range(1, 6)]
                 + [f"corrupt-deepcorrect@dc_awgn-{i}" for i in range(1, 7)] + [f"corrupt-restoration@ra_jpeg-{i}" for i in range(1, 6)]
-                + [f"{stage}@{model}" for stage in ("train", "evaluate") for model in ("deepcorrect_net", "alexnet_small")] + ["report"])
+                + [f"train@{model}" for model in MODELS] + ["activations", "rank@dc_awgn"] + [f"evaluate@{model}" for model in MODELS] + ["report"])
     assert stages == expected
     for level in range(1, 7):
         info = json.loads((repo / f"data/shards/corrupt/dc_awgn/{level}/test/info.json").read_text())
@@ -60,7 +71,7 @@ def test_one_corrupt_stage_per_distortion_and_level(repo):
 
 
 def test_models_are_trained_evaluated_and_reported(repo):
-    for model in ("deepcorrect_net", "alexnet_small"):
+    for model in MODELS:
         assert (repo / f"data/models/{model}/model.pt").is_file()
         assert (repo / f"metrics/train/{model}/plots/metrics/train/loss.tsv").is_file()
         result = json.loads((repo / f"metrics/eval/{model}.json").read_text())
@@ -68,8 +79,14 @@ def test_models_are_trained_evaluated_and_reported(repo):
     summary = json.loads((repo / "metrics/summary.json").read_text())
     assert summary["normaliser"] == "alexnet_small" and summary["models"]["alexnet_small"]["mce"] == 100.0
     assert set(summary["models"]["deepcorrect_net"]["ce"]) == {"contrast"}
-    assert "| Model | mCE | Contrast |" in (repo / "metrics/report.md").read_text()
-    assert (repo / "metrics/plots/severity/contrast.csv").read_text().startswith("level,deepcorrect_net,alexnet_small")
+    report = (repo / "metrics/report.md").read_text()
+    assert "| Model | mCE | Contrast |" in report
+    assert "| dc_awgn | DeepCorrect | deepcorrect-dc_awgn |" in report and "| dc_awgn | fine-tuning | finetune-dc_awgn |" in report
+    assert "| ant1x1 | ant 1x1 |" in report  # seed 004's table
+    counts = {m: summary["models"][m]["parameters"]["trainable"] for m in ("deepcorrect_net", "finetune-dc_awgn", "deepcorrect-dc_awgn")}
+    assert counts["deepcorrect-dc_awgn"] < counts["finetune-dc_awgn"] == counts["deepcorrect_net"]
+    assert (repo / "metrics/deepcorrect/dc_awgn/curves.csv").read_text().startswith("percent,conv1,conv2,conv3")
+    assert (repo / "metrics/plots/severity/contrast.csv").read_text().startswith("level," + ",".join(MODELS))
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     checkpoint = next(o for o in stages["train"]["do"]["outs"] if isinstance(o, dict) and "checkpoint.pt" in next(iter(o)))
     assert next(iter(checkpoint.values()))["persist"] is True  # DVC keeps it, so a killed training resumes
@@ -81,7 +98,7 @@ def test_metrics_diff_shows_what_a_parameter_change_moved(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc(repo, "repro")
     diff = json.loads(dvc(repo, "metrics", "diff", "--json"))
-    assert set(diff) <= {"metrics/eval/deepcorrect_net.json", "metrics/eval/alexnet_small.json", "metrics/summary.json"}
+    assert set(diff) <= {f"metrics/eval/{m}.json" for m in MODELS} | {"metrics/summary.json"}
     moved = [(path, key, change) for path, entries in diff.items() for key, change in entries.items()]
     assert moved and all(change["old"] != change["new"] for _, _, change in moved)  # retrained with another lr
     subprocess.run(["git", "checkout", "-q", "params.yaml"], cwd=repo, check=True)
@@ -94,4 +111,7 @@ def test_rerun_is_a_no_op_and_a_table_edit_reruns_only_its_stages(repo):
     params["distortions"]["dc_awgn"]["cifar"] = [1, 2, 3, 4, 5, 6]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = set(json.loads(dvc(repo, "status", "--json")))
-    assert changed == {f"corrupt-deepcorrect@dc_awgn-{i}" for i in range(1, 7)}  # evaluate@ follows once they rerun
+    # the table's corrupt stages, and what trains or ranks on the distortion (train@ reads the tables; a
+    # baseline rerun reproduces its weights bit for bit, so nothing after it reruns); evaluate@ follows
+    assert {s for s in changed if s.startswith("corrupt")} == {f"corrupt-deepcorrect@dc_awgn-{i}" for i in range(1, 7)}
+    assert changed - {s for s in changed if s.startswith("corrupt")} <= {"activations"} | {f"train@{m}" for m in MODELS}
