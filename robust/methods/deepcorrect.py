@@ -49,7 +49,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -96,15 +95,15 @@ class RankingSettings(Section):
         require(self.filters_per_pass == "auto" or (is_int(self.filters_per_pass) and self.filters_per_pass >= 1),
                 f"{section}.filters_per_pass", self.filters_per_pass, "auto or an integer >= 1")
         require(self.device == "auto" or self.device.startswith(("cpu", "cuda")), f"{section}.device", self.device, "auto | cpu | cuda | cuda:N")
+        require(self.priority in ("absolute", "signed"), f"{section}.priority", self.priority, "absolute | signed")
+        require(isinstance(self.curves, tuple) and all(isinstance(c, (int, float)) and 0 < c < 100 for c in self.curves),
+                f"{section}.curves", self.curves, "a list of percentages between 0 and 100")
 
     def per_pass(self, channels: int, device: torch.device) -> int:
         """Swapped filters per forward pass on ``device`` for a layer of ``channels`` filters."""
         if self.filters_per_pass == "auto":
             return channels if device.type == "cuda" else 1
         return int(self.filters_per_pass)
-        require(self.priority in ("absolute", "signed"), f"{section}.priority", self.priority, "absolute | signed")
-        require(isinstance(self.curves, tuple) and all(isinstance(c, (int, float)) and 0 < c < 100 for c in self.curves),
-                f"{section}.curves", self.curves, "a list of percentages between 0 and 100")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from robust.data.prepare import prepare
+from robust.errors import ParamError
 from robust.methods import deepcorrect as dc
 from robust.methods import train_from_params
 from robust.models import Classifier, create
@@ -86,6 +87,18 @@ def test_filters_per_pass_auto_is_one_on_a_cpu_and_the_whole_layer_on_a_gpu():
         dc.RankingSettings.from_dict({"filters_per_pass": 0})
 
 
+@pytest.mark.parametrize("key, value", [("priority", "relative"), ("curves", [0, 50]), ("per_class", 0), ("device", "tpu")])
+def test_invalid_ranking_settings_are_one_clear_error(key, value):
+    with pytest.raises(ParamError, match=f"methods.deepcorrect.ranking.{key}"):
+        dc.RankingSettings.from_dict({key: value})
+
+
+@pytest.mark.parametrize("key, value", [("unit", "wide"), ("frozen_bn", "train"), ("fraction", 0), ("layers", 0)])
+def test_invalid_correction_settings_are_one_clear_error(key, value):
+    with pytest.raises(ParamError, match=f"methods.deepcorrect.{key}"):
+        dc.DeepCorrectSettings.from_dict({key: value})
+
+
 @pytest.mark.parametrize("unit", ["cifar", "cw", "bottleneck"])
 def test_corrected_network_equals_the_baseline_before_training(unit):
     torch.manual_seed(0)
@@ -155,7 +168,6 @@ def test_only_units_and_their_bn_train_and_frozen_weights_stay_frozen(trained, f
     train_from_params(params, "dc", root / "clean", root / f"models-{frozen_bn}", root / "logs")
     before = torch.load(root / "models" / "base" / "model.pt", weights_only=True)
     after = torch.load(root / f"models-{frozen_bn}" / "dc" / "model.pt", weights_only=True)
-    renamed = {k.replace("layers.0.", "L0.").replace("layers.1.", "L1."): v for k, v in before.items()}
     assert torch.equal(after["net.layers.0.conv.weight"], before["net.layers.0.conv.weight"])  # frozen conv of a corrected block
     untouched = [k for k in before if k.startswith("net.layers.") and not k.startswith(("net.layers.0.", "net.layers.1."))]
     weights = [k for k in untouched if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
@@ -164,4 +176,3 @@ def test_only_units_and_their_bn_train_and_frozen_weights_stay_frozen(trained, f
     same_stats = all(torch.equal(after[k], before[k]) for k in stats)
     assert same_stats is (frozen_bn == "eval")  # "batch" = the original Keras behaviour: frozen BN keeps updating
     assert any(not torch.equal(after[k], torch.zeros_like(after[k])) for k in after if ".unit." in k and k.endswith("weight"))
-    assert renamed  # keys of the corrected blocks moved under conv / bn_fix / bn_keep / unit
