@@ -16,6 +16,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from robust.methods import deepcorrect as dc
@@ -40,7 +41,7 @@ def main() -> None:
         model = load_trained(load_params("params.yaml")["models"][info["base"]], "data/shards/clean", info["base_weights"])
         clean = dc.load_activations(CACHE, args.layer, "clean")
         distorted = dc.load_activations(CACHE, args.layer, next(f"{d}-3" for d in info["distortions"]))
-        labels = torch.from_numpy(__import__("numpy").load(CACHE / "labels.npy"))
+        labels = torch.from_numpy(np.load(CACHE / "labels.npy"))
         source = f"pipeline cache ({info['base']}, {len(labels)} images)"
     else:
         torch.manual_seed(0)

@@ -21,8 +21,8 @@ def test_swap_channels_takes_the_masked_channels_from_clean():
     distorted = torch.zeros(2, 3, 1, 1)
     clean = torch.arange(1.0, 7.0).view(2, 3, 1, 1)  # image 0: 1 2 3, image 1: 4 5 6
     masks = torch.tensor([[True, False, False], [False, True, True]])
-    out = swap = dc.swap_channels(distorted, clean, masks)
-    assert out.shape == (4, 3, 1, 1)
+    swap = dc.swap_channels(distorted, clean, masks)
+    assert swap.shape == (4, 3, 1, 1)
     expected = torch.tensor([[1, 0, 0], [4, 0, 0], [0, 2, 3], [0, 5, 6]], dtype=torch.float32)
     assert torch.equal(swap.view(4, 3), expected)
 
