@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if (CACHE / "info.json").is_file():
-        from robust.evaluation import load_trained
+        from robust.methods.common import load_trained
         from robust.params import load_params
 
         info = json.loads((CACHE / "info.json").read_text())

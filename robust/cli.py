@@ -27,8 +27,9 @@ def _corrupt(args: argparse.Namespace) -> None:
     from robust.corrupt import corrupt_from_params
     from robust.params import load_params
 
-    for split, info in corrupt_from_params(load_params(args.params), args.distortion, args.level, args.clean, args.out).items():
-        print(f"{args.distortion}@{args.level} {split}: {info['num_samples']} samples in {len(info['shards'])} shards")
+    for level, infos in corrupt_from_params(load_params(args.params), args.distortion, args.clean, args.out).items():
+        for split, info in infos.items():
+            print(f"{args.distortion}@{level} {split}: {info['num_samples']} samples in {len(info['shards'])} shards")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -147,7 +148,7 @@ def _option(text: str) -> int | float | str:
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], None]]] = {
     "prepare": ("build clean train/val/test shards from the data: section of a params file", _prepare),
-    "corrupt": ("distort clean shards with one distortion at one level", _corrupt),
+    "corrupt": ("distort clean shards with one distortion at every level (OUT/<level>/<split>)", _corrupt),
     "train": ("train models.<name> from params.yaml on the clean shards", _train),
     "evaluate": ("evaluate a trained model on clean and every built distortion", _evaluate),
     "report": ("summarise every evaluation: CE / mCE tables, plot data", _report),
@@ -175,8 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--out", type=Path, default=Path("data/shards/clean"), help="output folder (default: data/shards/clean)")
         if name == "corrupt":
             cmd.add_argument("distortion", help="a registry name (robust distortions lists them)")
-            cmd.add_argument("level", type=int, help="1..number of levels")
-            cmd.add_argument("--out", type=Path, required=True, help="output folder, e.g. data/shards/corrupt/fog/3")
+            cmd.add_argument("--out", type=Path, required=True, help="output folder, e.g. data/shards/corrupt/fog (one subfolder per level)")
         if name in ("train", "evaluate"):
             cmd.add_argument("model", help="a key of the models: section")
             cmd.add_argument("--models", type=Path, default=Path("data/models"), help="model folders (default: data/models)")

@@ -1,6 +1,10 @@
-"""The ``corrupt`` stage: clean shards -> distorted copies for one (distortion, level).
+"""The ``corrupt`` stages: clean shards -> distorted copies of one distortion at every level.
 
-Output: ``<out>/<split>/shard-*.tar`` + ``info.json`` for each split in ``corrupt.splits``,
+One stage per distortion (``corrupt-<suite>@<distortion>``) writes ``<out>/<level>/`` for
+each level, so editing one distortion's table reruns only that distortion, and the ~1-2 s
+that DVC and Python spend starting a stage is paid once per distortion, not once per level.
+
+Output per level: ``<level>/<split>/shard-*.tar`` + ``info.json`` for each split in ``corrupt.splits``,
 one output shard per clean shard, same keys, labels and order, so clean and distorted
 samples pair up by key. Each sample's json adds ``distortion``, ``level``, ``value`` (the
 level's table entry, for the project's own distortions), ``seed`` (its 32-bit seed from
@@ -19,14 +23,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from robust.data.shards import (
-    IMAGE_FORMATS,
     INFO,
     atomic_dir,
     decode_image,
+    image_field,
     make_sample,
     read_info,
     read_tar,
     software_versions,
+    write_decoded,
     write_json,
     write_shards,
 )
@@ -84,7 +89,7 @@ class CorruptShardBuilder:
         d, level, p = self.distortion, self.level, self.params
         for sample in read_tar(shard_path):
             key = sample["__key__"]
-            fmt = next(f for f in IMAGE_FORMATS if f in sample)
+            fmt = image_field(sample, shard_path)
             seed = sample_seed(p.seed, d.name, level, key)
             meta = {**_json(sample), "distortion": d.name, "level": level, "seed": seed}
             if d.table is not None:
@@ -136,6 +141,7 @@ def corrupt(clean: str | Path, out: str | Path, distortion: Distortion, level: i
                 "distortion": {"name": distortion.name, "level": level, "levels": distortion.levels, "origin": distortion.origin,
                                "family": distortion.family, "value": distortion.table[level - 1] if distortion.table else None},
                 **result,
+                "decoded": write_decoded(folder, result["shards"]),
                 "clean_shards_sha256": [s["sha256"] for s in clean_info["shards"]],
                 "params": {k: v for k, v in params.as_dict().items() if k != "suites"} | {"splits": list(params.splits)},
                 "software": software_versions("imagecorruptions-imaug"),
@@ -145,10 +151,12 @@ def corrupt(clean: str | Path, out: str | Path, distortion: Distortion, level: i
     return infos
 
 
-def corrupt_from_params(params: dict[str, Any], name: str, level: int, clean: str | Path, out: str | Path) -> dict[str, dict[str, Any]]:
-    """The ``corrupt`` stage: ``corrupt:`` settings and the ``distortions.<name>`` table from a
-    params dict, image size from the clean shards."""
+def corrupt_from_params(params: dict[str, Any], name: str, clean: str | Path, out: str | Path) -> dict[int, dict[str, dict[str, Any]]]:
+    """The ``corrupt-<suite>@<name>`` stage: every level of ``name`` -> ``out/<level>/``, with
+    the ``corrupt:`` settings and the ``distortions.<name>`` table from a params dict and the
+    image size from the clean shards. ``out`` appears only when every level is complete."""
     settings = CorruptParams.from_dict(params.get("corrupt"))
     image_size = read_info(Path(clean) / settings.splits[0])["image_size"]
     distortion = distortions.configured(name, (params.get("distortions") or {}).get(name), image_size)
-    return corrupt(clean, out, distortion, level, settings)
+    with atomic_dir(Path(out)) as tmp:
+        return {level: corrupt(clean, tmp / str(level), distortion, level, settings) for level in range(1, distortion.levels + 1)}

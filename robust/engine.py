@@ -210,22 +210,63 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 # -- evaluation --------------------------------------------------------------------------------
-@torch.no_grad()
-def evaluate(model: nn.Module, folder: str | Path, *, batch_size: int = 256, workers: int = 0, device: torch.device | None = None, desc: str | None = None) -> dict[str, float]:
-    """Top-1 / top-5 accuracy of ``model`` on a shard folder (eval mode, fixed order)."""
-    device = device or next(model.parameters()).device
+class InferenceModel(nn.Module):
+    """A network prepared for scoring only (see :func:`inference_model`)."""
+
+    def __init__(self, net: nn.Module, channels_last: bool, folded: bool) -> None:
+        super().__init__()
+        self.net, self.channels_last, self.folded = net, channels_last, folded
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.net(images)
+
+
+def inference_model(model: nn.Module, device: torch.device | None = None) -> InferenceModel:
+    """An eval-mode copy of ``model`` on ``device`` for scoring: batch norm folded into the
+    convolution before it (``torch.fx`` fusion) where the network can be traced, and
+    channels_last memory (on the CPU and on CUDA), in float32. ``model`` is left untouched.
+
+    On this project's 2-core CPU the default network scores about 2.5x faster this way
+    (``benchmarks/evaluation.py``). Folding changes the float rounding of the logits, so a
+    top-1 decision between two near-equal scores can flip; the benchmark counts such flips.
+    """
+    if isinstance(model, InferenceModel):
+        return model
+    import copy
+
+    from torch.fx.experimental.optimization import fuse
+
     was_training = model.training
     model.eval()
+    try:
+        net, folded = fuse(model, inplace=False), True
+    except Exception:  # noqa: BLE001 -- a network fx cannot trace (data-dependent control flow) is scored unfused
+        net, folded = copy.deepcopy(model), False
+    model.train(was_training)
+    device = device or next(model.parameters()).device
+    net = net.to(device, memory_format=torch.channels_last).eval()
+    return InferenceModel(net, channels_last=True, folded=folded).eval()
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, folder: str | Path, *, batch_size: int = 256, workers: int = 0, device: torch.device | None = None,
+             desc: str | None = None, amp: bool = False) -> dict[str, float]:
+    """Top-1 / top-5 accuracy of ``model`` on a shard folder (fixed order), scored through
+    :func:`inference_model` (pass one in to prepare it once for many folders). Float32
+    unless ``amp`` (bf16 autocast on CUDA), so GPU and CPU numbers compare."""
+    device = device or next(model.parameters()).device
+    net = inference_model(model, device)
     loader = make_loader(folder, batch_size, workers=workers)
     correct1 = correct5 = total = 0
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else nullcontext()
     for images, labels in tqdm(loader, desc=desc or f"eval {Path(folder).name}", leave=False, disable=True if desc is False else None):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with autocast:
-            logits = model(images)
+            logits = net(images)
         c1, c5 = topk_correct(logits.float(), labels, (1, 5))
         correct1, correct5, total = correct1 + c1, correct5 + c5, total + len(labels)
-    model.train(was_training)
     return {"top1": correct1 / total, "top5": correct5 / total, "n": total}
 
 

@@ -28,11 +28,9 @@ from tqdm import tqdm
 
 from robust.data.shards import write_json
 from robust.distortions import IMAGENET_C, SUITES
-from robust.engine import evaluate, pick_device
-from robust.errors import RobustError
-from robust.methods.baseline import build
+from robust.engine import evaluate, inference_model, pick_device
+from robust.methods import load_model
 from robust.metrics import ALEXNET_IMAGENET_C, mce_report
-from robust.models import Classifier, load_weights
 from robust.params import Section, is_int, require
 
 
@@ -42,9 +40,10 @@ class EvaluateParams(Section):
 
     normaliser: str | None = "alexnet_small"
     baseline: str = "pipeline"
-    batch_size: int = 500
+    batch_size: int = 128
     workers: int = 0
     device: str = "auto"
+    amp: bool = False
 
     section: ClassVar[str] = "evaluate"
 
@@ -54,6 +53,7 @@ class EvaluateParams(Section):
         require(self.normaliser is None or isinstance(self.normaliser, str), f"{section}.normaliser", self.normaliser, "a key of models: or null")
         require(is_int(self.batch_size) and self.batch_size >= 1, f"{section}.batch_size", self.batch_size, "an integer >= 1")
         require(is_int(self.workers) and self.workers >= 0, f"{section}.workers", self.workers, "an integer >= 0")
+        require(isinstance(self.amp, bool), f"{section}.amp", self.amp, "true (bf16 autocast on CUDA) | false (float32, comparable with the CPU)")
 
 
 def built_levels(corrupt_root: Path, name: str, split: str = "test") -> list[int]:
@@ -75,15 +75,17 @@ def evaluate_model(
     workers: int = 0,
     device: torch.device | None = None,
     baseline: str = "pipeline",
+    amp: bool = False,
 ) -> dict[str, Any]:
     """Accuracy on the clean split and on every built level of ``distortions`` (see module doc)."""
     corrupt_root = Path(corrupt_root)
-    clean = evaluate(model, Path(clean_dir) / split, batch_size=batch_size, workers=workers, device=device, desc=False)
+    model = inference_model(model, device)  # prepared once for every test set
+    clean = evaluate(model, Path(clean_dir) / split, batch_size=batch_size, workers=workers, device=device, desc=False, amp=amp)
     result: dict[str, Any] = {"split": split, "n": clean["n"], "clean": {"top1": clean["top1"], "top5": clean["top5"], "error": 1 - clean["top1"]}}
     jobs = [(name, level) for name in distortions for level in built_levels(corrupt_root, name, split)]
     per: dict[str, dict[str, Any]] = {}
     for name, level in tqdm(jobs, desc="evaluate", unit="set", disable=None):
-        scores = evaluate(model, corrupt_root / name / str(level) / split, batch_size=batch_size, workers=workers, device=device, desc=False)
+        scores = evaluate(model, corrupt_root / name / str(level) / split, batch_size=batch_size, workers=workers, device=device, desc=False, amp=amp)
         per.setdefault(name, {"levels": {}})["levels"][str(level)] = {"top1": scores["top1"], "top5": scores["top5"]}
     for name, entry in per.items():
         top1 = [v["top1"] for v in entry["levels"].values()]
@@ -116,27 +118,9 @@ def errors_of(result: dict[str, Any], names: list[str] | None = None) -> dict[st
     return {"clean": result["clean"]["error"], "corruptions": corruptions}
 
 
-def load_state(model: Classifier, weights: str | Path) -> Classifier:
-    """Load trained weights into ``model``; every tensor of the network must fit."""
-    weights = Path(weights)
-    if not weights.is_file():
-        raise RobustError(f"Model weights {weights} not found.", "train the model first (dvc repro) or pass the right path.")
-    skipped = load_weights(model, weights)
-    if skipped:
-        raise RobustError(f"{weights} does not fit the model: {len(skipped)} tensors missing, e.g. {skipped[0]}.", "check the architecture and its options.")
-    return model
-
-
-def load_trained(spec: dict[str, Any], clean_dir: str | Path, weights: str | Path) -> Classifier:
-    """A baseline entry's network with its trained weights."""
-    return load_state(build({k: v for k, v in spec.items() if k != "pretrained"}, clean_dir), weights)
-
-
 def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, corrupt_root: str | Path, models_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """The ``evaluate@<name>`` stage: the trained model on clean + every distortion of the
     selected suites -> ``out_dir/<name>.json``."""
-    from robust.methods import load_model
-
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     model, counts = load_model(params, name, clean, Path(models_dir) / name / "model.pt")
     device = pick_device(settings.device)
@@ -144,7 +128,7 @@ def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, c
     suites = (params.get("corrupt") or {}).get("suites") or {}
     names = [n for suite in SUITES for n in suites.get(suite) or []]
     result = {"model": name, "parameters": counts, **evaluate_model(model, clean, corrupt_root, names, batch_size=settings.batch_size,
-                                              workers=settings.workers, device=device, baseline=settings.baseline)}
+                                              workers=settings.workers, device=device, baseline=settings.baseline, amp=settings.amp)}
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     write_json(Path(out_dir) / f"{name}.json", result)
     return result

@@ -9,12 +9,11 @@ like seed 004's (clean top-1, corrupted top-1, mCE).
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
-from robust.data.shards import atomic_dir, write_json
+from robust.data.shards import atomic_dir, write_csv, write_json
 from robust.distortions import IMAGENET_C, IMAGENET_C_EXTRA
 from robust.errors import RobustError
 from robust.evaluation import EvaluateParams, errors_of
@@ -155,20 +154,21 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: 
 
 
 def severity_curves(evals: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Plot data: per distortion, rows ``{"level": 0..n, <model>: top1, ...}`` (level 0 = clean)."""
-    curves: dict[str, dict[int, dict[str, Any]]] = {}
+    """Plot data: per distortion, rows ``{"model": name, "level": 0..n, "top1": value}``
+    (level 0 = clean). One row per (model, level), so the plot's template draws one line per
+    model (``color: model``) and ``dvc.yaml`` never has to list the models."""
+    curves: dict[str, list[dict[str, Any]]] = {}
     for model, result in evals.items():
         for dist, entry in result.get("distortions", {}).items():
-            rows = curves.setdefault(dist, {})
-            rows.setdefault(0, {"level": 0})[model] = result["clean"]["top1"]
-            for level, scores in entry["levels"].items():
-                rows.setdefault(int(level), {"level": int(level)})[model] = scores["top1"]
-    return {dist: [rows[k] for k in sorted(rows)] for dist, rows in curves.items()}
+            rows = curves.setdefault(dist, [])
+            rows.append({"model": model, "level": 0, "top1": result["clean"]["top1"]})
+            rows += [{"model": model, "level": int(level), "top1": scores["top1"]} for level, scores in sorted(entry["levels"].items(), key=lambda kv: int(kv[0]))]
+    return curves
 
 
 def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """The ``report`` stage: ``evals_dir/*.json`` -> ``out_dir/summary.json``, ``report.md`` and
-    ``plots/severity/<distortion>.csv``; models in the order of the ``models:`` section."""
+    ``plots/severity/<distortion>.csv`` (model, level, top1); models in the order of the ``models:`` section."""
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     evals = {p.stem: json.loads(p.read_text()) for p in sorted(Path(evals_dir).glob("*.json"))}
     if not evals:
@@ -181,8 +181,5 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
     (out_dir / "report.md").write_text(markdown(summary, evals, params.get("models") or {}))
     with atomic_dir(out_dir / "plots" / "severity") as folder:
         for dist, rows in severity_curves(evals).items():
-            with open(folder / f"{dist}.csv", "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=["level", *evals])
-                writer.writeheader()
-                writer.writerows(rows)
+            write_csv(folder / f"{dist}.csv", rows, ["model", "level", "top1"])
     return summary

@@ -10,7 +10,7 @@ from robust import distortions as D
 from robust.corrupt import corrupt
 from robust.data.prepare import prepare
 from robust.data.shards import decode_image, read_info, read_tar
-from robust.errors import DataError
+from robust.errors import DataError, ParamError
 from robust.corrupt import CorruptParams
 from robust.params import DataParams
 
@@ -95,3 +95,33 @@ def test_corrupt_params_validation():
         CorruptParams.from_dict({"splits": ["holdout"]})
     with pytest.raises(Exception, match="Unknown parameter corrupt.level"):
         CorruptParams.from_dict({"level": 3})
+
+
+def test_a_stage_writes_every_level_of_its_distortion_with_decoded_copies(clean, tmp_path):
+    import yaml
+
+    from robust.corrupt import corrupt_from_params
+    from robust.data.loader import make_loader
+
+    from pathlib import Path
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params["corrupt"].update(splits=["test"], workers=1)
+    infos = corrupt_from_params(params, "dc_awgn", clean, tmp_path / "dc_awgn")
+    assert sorted(infos) == [1, 2, 3, 4, 5, 6] == sorted(int(p.name) for p in (tmp_path / "dc_awgn").iterdir())
+    for level in (1, 6):
+        folder = tmp_path / "dc_awgn" / str(level) / "test"
+        assert infos[level]["test"]["distortion"]["value"] == params["distortions"]["dc_awgn"]["cifar"][level - 1]
+        stored = np.stack([decode_image(s["png"]) for s in samples(folder)])
+        assert np.array_equal(np.load(folder / "images.npy"), stored)  # the decoded copy is what the tars hold
+        images, _ = next(iter(make_loader(folder, batch_size=14)))
+        assert torch_equal_pixels(images, stored)
+    with pytest.raises(ParamError, match="no_such_distortion"):
+        corrupt_from_params(params, "no_such_distortion", clean, tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()
+
+
+def torch_equal_pixels(images, pixels):
+    import torch
+
+    return torch.equal(images, torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255)

@@ -116,3 +116,35 @@ def test_a_baseline_trains_to_the_same_weights_twice(shards, tmp_path):
     a = torch.load(tmp_path / "a" / "net" / "model.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "net" / "model.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("arch", ["deepcorrect_net", "alexnet_small"])
+def test_inference_model_folds_batch_norm_keeps_the_scores_and_leaves_the_model_alone(arch):
+    torch.manual_seed(1)
+    model = create(arch, 12, width=0.25)
+    with torch.no_grad():  # BN statistics that are not the identity, so folding has something to do
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0), m.weight.uniform_(0.5, 1.5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    fast = engine.inference_model(model)
+    assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert fast.folded and not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert engine.inference_model(fast) is fast
+    x = torch.rand(64, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        expected, got = model(x), fast(x)
+    assert torch.allclose(expected, got, atol=1e-4) and torch.equal(expected.argmax(1), got.argmax(1))
+
+
+def test_evaluate_counts_what_the_model_predicts(shards):
+    from robust.data.loader import make_loader
+
+    model = tiny_model().eval()
+    x, y = next(iter(make_loader(shards / "test", batch_size=24)))
+    with torch.no_grad():
+        top1 = (model(x).argmax(1) == y).float().mean().item()
+    scores = engine.evaluate(model, shards / "test", batch_size=5, desc=False)  # uneven last batch
+    assert scores["n"] == 24 and scores["top1"] == pytest.approx(top1)

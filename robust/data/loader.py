@@ -5,20 +5,31 @@ sample is read exactly once per epoch across all ranks and workers. Training ord
 seeded shuffle of the shard order (per epoch) plus a seeded shuffle buffer; evaluation
 order is the shard order. The length per rank is known from ``info.json`` without reading
 the tars.
+
+When a folder has a decoded copy (``images.npy`` / ``labels.npy``, see
+:mod:`robust.data.shards`), :func:`make_loader` returns a :class:`DecodedLoader`: whole
+batches sliced from the memory-mapped arrays in the main process, in exactly the order and
+batches that one DataLoader worker reading the tars gives (the same shard shuffle and the
+same shuffle buffer, applied to sample indices), so training and evaluation results do not
+depend on which path ran. It skips decoding and per-sample collation, which cost as much as
+the forward pass of the pipeline's small networks.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
 
-from robust.data.shards import IMAGE_FORMATS, decode_image, read_info
+from robust.data.shards import decode_image, image_field, read_info
 from robust.errors import DataError
 
 
@@ -72,10 +83,33 @@ class ShardDataset(IterableDataset):
         for sample in samples:
             yield self._decode(sample)
 
+    def sample_order(self) -> np.ndarray:
+        """Indices (into the folder's shard order) of the samples this rank reads this epoch,
+        in the order a single worker reading the tars yields them."""
+        offsets = dict(zip((s["name"] for s in self.info["shards"]), itertools.accumulate((s["num_samples"] for s in self.info["shards"]), initial=0)))
+        indices: Iterator[int] = itertools.chain.from_iterable(range(offsets[s["name"]], offsets[s["name"]] + s["num_samples"]) for s in self.rank_shards())
+        if self.shuffle:
+            rank, _ = _rank_world()
+            indices = _buffer_shuffle(indices, self.buffer_size, random.Random(f"{self.seed}-{self.epoch}-{rank}-0"))
+        return np.fromiter(indices, dtype=np.int64)
+
+    def decoded_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The folder's decoded copy (memory-mapped images, labels), or None when it has none."""
+        decoded = self.info.get("decoded")
+        if not decoded:
+            return None
+        paths = [self.folder / decoded[k] for k in ("images", "labels")]
+        missing = [p.name for p in paths if not p.is_file()]
+        if missing:
+            raise DataError(f"{self.folder} lacks {', '.join(missing)}, which its info.json lists.", "rebuild the shards (dvc repro).")
+        images, labels = np.load(paths[0], mmap_mode="r"), np.load(paths[1])
+        if len(images) != self.info["num_samples"] or len(labels) != len(images):
+            raise DataError(f"{self.folder}: the decoded copy has {len(images)} images, info.json {self.info['num_samples']} samples.",
+                            "rebuild the shards (dvc repro).")
+        return images, labels
+
     def _decode(self, sample: dict[str, Any]) -> tuple[Any, ...]:
-        fmt = next((f for f in IMAGE_FORMATS if f in sample), None)
-        if fmt is None or "cls" not in sample:
-            raise DataError(f"Sample {sample.get('__key__')} in {self.folder} has no image or label.", "rebuild the shards (dvc repro).")
+        fmt = image_field(sample, self.folder)
         image = torch.from_numpy(decode_image(sample[fmt])).permute(2, 0, 1).float().div_(255.0)
         label = int(sample["cls"])
         return (image, label, sample["__key__"]) if self.with_keys else (image, label)
@@ -93,6 +127,39 @@ def _buffer_shuffle(samples: Iterator[dict[str, Any]], size: int, rng: random.Ra
     yield from buffer
 
 
+class DecodedLoader:
+    """Batches ``(images float32 [B, 3, H, W] in [0, 1], labels int64 [B])`` sliced from a
+    folder's decoded arrays, in :meth:`ShardDataset.sample_order` (see the module doc).
+
+    It has what the engine uses of a DataLoader: iteration, ``len`` (batches) and
+    ``dataset`` (the :class:`ShardDataset`: ``set_epoch``, ``len`` = samples).
+    """
+
+    def __init__(self, dataset: ShardDataset, batch_size: int, arrays: tuple[np.ndarray, np.ndarray]) -> None:
+        self.dataset, self.batch_size = dataset, batch_size
+        self.images, self.labels = arrays
+        self.pin = torch.cuda.is_available()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        # a DataLoader draws its workers' base seed from the global RNG on every iteration; so do we,
+        # so that what else draws from it (dropout, the methods' per-batch randomness) sees the same stream
+        torch.empty((), dtype=torch.int64).random_()
+        order = self.dataset.sample_order()
+        for start in range(0, len(order), self.batch_size):
+            index = order[start:start + self.batch_size]
+            if bool(np.all(np.diff(index) == 1)):
+                pixels, labels = self.images[index[0]:index[-1] + 1], self.labels[index[0]:index[-1] + 1]  # a plain slice: no gather
+            else:
+                pixels, labels = self.images[index], self.labels[index]
+            # NCHW-contiguous uint8, then float / 255: the same values and layout as decoding each image
+            images = torch.from_numpy(np.array(pixels)).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+            labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+            yield (images.pin_memory(), labels.pin_memory()) if self.pin else (images, labels)
+
+
 def make_loader(
     folder: str | Path,
     batch_size: int,
@@ -102,10 +169,16 @@ def make_loader(
     workers: int = 0,
     buffer_size: int = 2000,
     with_keys: bool = False,
-) -> DataLoader:
-    """A DataLoader over a shard folder: seeded shuffle when ``train``, fixed order otherwise.
+) -> DataLoader | DecodedLoader:
+    """A loader over a shard folder: seeded shuffle when ``train``, fixed order otherwise.
 
-    Call ``loader.dataset.set_epoch(e)`` each epoch for a new (reproducible) order.
+    Folders with a decoded copy are read from it (:class:`DecodedLoader`, in the main
+    process; ``workers`` is then unused and the order is that of one worker); otherwise, or
+    ``with_keys``, a DataLoader decodes the tars in ``workers`` processes. Call
+    ``loader.dataset.set_epoch(e)`` each epoch for a new (reproducible) order.
     """
     dataset = ShardDataset(folder, shuffle=train, seed=seed, buffer_size=buffer_size, with_keys=with_keys)
+    arrays = None if with_keys else dataset.decoded_arrays()
+    if arrays is not None:
+        return DecodedLoader(dataset, batch_size, arrays)
     return DataLoader(dataset, batch_size=batch_size, num_workers=workers, persistent_workers=False, pin_memory=torch.cuda.is_available())

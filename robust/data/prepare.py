@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from robust.data.shards import INFO, Skipped, atomic_dir, chunk, make_sample, software_versions, write_json, write_shards
+from robust.data.shards import INFO, Skipped, atomic_dir, chunk, make_sample, software_versions, write_decoded, write_json, write_shards
 from robust.data.sources import Record, Source, create_source
 from robust.errors import BadImageError, DataError
 from robust.params import DataParams
@@ -149,6 +149,7 @@ def prepare(params: DataParams, out: str | Path) -> dict[str, dict[str, Any]]:
                 "num_classes": len(source.classes),
                 "classes": source.classes,
                 **result,
+                "decoded": write_decoded(folder, result["shards"]),
                 "params": params.as_dict(),
                 "provenance": source.provenance(),
                 "software": software_versions(),

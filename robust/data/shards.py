@@ -8,6 +8,13 @@ sha256 per shard so a rebuild can be checked.
 
 Writing is split into shard jobs that run in ``workers`` processes; each job is a pure
 function of its inputs, so the output does not depend on the number of workers.
+
+Small splits also get a decoded copy: ``images.npy`` (uint8, N x H x W x 3, in shard order,
+decoded from the stored PNG / JPEG bytes, so identical to what reading the tars gives) and
+``labels.npy`` (int64), listed under ``decoded`` in ``info.json``. The loader reads them
+instead of decoding every image again: each of the pipeline's evaluations reads 122 test
+sets, and decoding them cost as much as the forward pass. A split whose pixels exceed
+:data:`DECODED_MAX_BYTES` (e.g. ImageNet at 224 px) keeps the tars only.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from robust.errors import DataError
 INFO = "info.json"
 SHARD_PATTERN = "shard-{:05d}.tar"
 IMAGE_FORMATS = ("png", "jpg")
+DECODED_IMAGES, DECODED_LABELS = "images.npy", "labels.npy"
+DECODED_MAX_BYTES = 1 << 30  # 1 GiB of uint8 pixels: CIFAR's 50k train images are 150 MB, Tiny ImageNet's 100k 1.2 GB
 Job = TypeVar("Job")
 
 
@@ -63,6 +72,15 @@ def decode_image(data: bytes) -> np.ndarray:
     """PNG/JPEG bytes -> uint8 HxWx3."""
     with Image.open(io.BytesIO(data)) as image:
         return np.array(image.convert("RGB"))  # a writable copy (torch.from_numpy needs one)
+
+
+def image_field(sample: dict[str, Any], where: str | Path) -> str:
+    """The image extension of a shard sample (``png`` or ``jpg``); a sample without an image
+    or a label is a broken shard."""
+    fmt = next((f for f in IMAGE_FORMATS if f in sample), None)
+    if fmt is None or "cls" not in sample:
+        raise DataError(f"Sample {sample.get('__key__')} in {where} has no image or label.", "rebuild the shards (dvc repro).")
+    return fmt
 
 
 def make_sample(key: str, image: np.ndarray, label: int, meta: dict[str, Any], fmt: str, quality: int) -> dict[str, Any]:
@@ -199,6 +217,35 @@ def write_shards(
     }
 
 
+def write_decoded(folder: Path, shards: Sequence[dict[str, Any]], max_bytes: int = DECODED_MAX_BYTES) -> dict[str, Any] | None:
+    """Decode the shards of ``folder`` once into ``images.npy`` / ``labels.npy`` (see the
+    module doc); returns the ``decoded`` entry of ``info.json``, or None when the split's
+    pixels exceed ``max_bytes`` (or it is empty)."""
+    total = sum(s["num_samples"] for s in shards)
+    if total == 0:
+        return None
+    first = next(read_tar(folder / shards[0]["name"]))
+    shape = decode_image(first[image_field(first, folder)]).shape
+    if total * int(np.prod(shape)) > max_bytes:
+        return None
+    images = np.lib.format.open_memmap(folder / DECODED_IMAGES, mode="w+", dtype=np.uint8, shape=(total, *shape))
+    labels = np.empty(total, dtype=np.int64)
+    index = 0
+    for shard in shards:
+        for sample in read_tar(folder / shard["name"]):
+            image = decode_image(sample[image_field(sample, folder)])
+            if image.shape != shape:
+                raise DataError(f"{folder / shard['name']}: sample {sample['__key__']} is {image.shape}, the first one {shape}.",
+                                "store every image of a split at one size (data.image_size), then rebuild (dvc repro).")
+            images[index], labels[index] = image, int(sample["cls"])
+            index += 1
+    images.flush()
+    del images
+    np.save(folder / DECODED_LABELS, labels)
+    return {"images": DECODED_IMAGES, "labels": DECODED_LABELS, "shape": [total, *shape],
+            "sha256": {name: sha256_file(folder / name) for name in (DECODED_IMAGES, DECODED_LABELS)}}
+
+
 def chunk(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     """Consecutive chunks of at most ``size`` items (the shard jobs)."""
     return [items[i : i + size] for i in range(0, len(items), size)]
@@ -230,6 +277,19 @@ def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temp file + rename), stable formatting."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, Any]], fieldnames: Sequence[str] | None = None) -> None:
+    """Write ``rows`` as CSV with a header (``fieldnames``, default the first row's keys),
+    atomically (temp file + rename)."""
+    import csv
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(fieldnames or rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     os.replace(tmp, path)
 
 

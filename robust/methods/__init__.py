@@ -27,7 +27,7 @@ from robust import engine
 from robust.engine import TrainParams
 from robust.errors import ParamError
 from robust.methods import ant, baseline, deepcorrect, finetune, noise
-from robust.methods.common import ENTRY_KEYS, Context, Run, trainable
+from robust.methods.common import ENTRY_KEYS, Context, Run, load_state, trainable
 from robust.models import Classifier
 
 METHODS: dict[str, ModuleType] = {"baseline": baseline, "finetune": finetune, "deepcorrect": deepcorrect, "noise": noise, "ant": ant}
@@ -67,8 +67,6 @@ def train_from_params(params: dict[str, Any], name: str, clean_dir: str | Path, 
 
 def load_model(params: dict[str, Any], name: str, clean_dir: str | Path, weights: str | Path) -> tuple[Classifier, dict[str, int]]:
     """``models.<name>`` with its trained weights, and its parameter counts (total, trainable)."""
-    from robust.evaluation import load_state
-
     _, run = setup(params, name, clean_dir)
     load_state(run.model, weights)
     counts = {"total": sum(p.numel() for p in run.model.parameters()), "trainable": trainable(run.parameters)}

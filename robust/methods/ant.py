@@ -127,8 +127,8 @@ class AntState:
     def __init__(self, model: nn.Module, settings: AntSettings, train_dir: str | Path, batch_size: int, seed: int) -> None:
         self.model, self.settings = model, settings
         self.train_dir, self.batch_size, self.seed = Path(train_dir), batch_size, seed
-        self.generator = self._new_generator()
-        self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=settings.generator_lr)
+        self.generator: NoiseGenerator | None = None  # start_epoch makes each epoch's fresh one
+        self.optimizer: torch.optim.Optimizer | None = None
         self.pool: list[NoiseGenerator] = []
 
     def _device(self) -> torch.device:
@@ -188,14 +188,15 @@ class AntState:
         return {"generator": self.generator.state_dict(), "optimizer": self.optimizer.state_dict(), "pool": [g.state_dict() for g in self.pool]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        # the engine restored the RNG state just before: building the modules must not draw from it
+        with torch.random.fork_rng(devices=[]):
+            self.generator = self._new_generator()
+            self.pool = [self._new_generator().requires_grad_(False) for _ in state["pool"]]
         self.generator.load_state_dict(state["generator"])
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.settings.generator_lr)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.pool = []
-        for saved in state["pool"]:
-            g = self._new_generator()
+        for g, saved in zip(self.pool, state["pool"]):
             g.load_state_dict(saved)
-            self.pool.append(g.requires_grad_(False))
 
 
 def ant_loss(state: AntState):  # -> LossFn

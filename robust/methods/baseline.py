@@ -9,15 +9,10 @@ every entry does (see :mod:`robust.methods`).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from robust.data.shards import read_info
 from robust.errors import ParamError
-from robust.methods.common import Context, Run
-from robust.models import Classifier, create
-
-SPEC_KEYS = ("arch", "pretrained", "train", "method", "start")
+from robust.methods.common import Context, Run, build
 
 
 def model_spec(params: dict[str, Any], name: str) -> dict[str, Any]:
@@ -26,15 +21,6 @@ def model_spec(params: dict[str, Any], name: str) -> dict[str, Any]:
     if name not in models:
         raise ParamError(f"No model {name!r} in the models: section.", f"use one of: {', '.join(models) or '(none defined)'}.")
     return dict(models[name])
-
-
-def build(spec: dict[str, Any], clean_dir: str | Path) -> Classifier:
-    """The network a baseline entry describes, sized for the clean shards' classes and images."""
-    if "arch" not in spec:
-        raise ParamError(f"The model entry {spec} has no 'arch'.", "give arch: <registry name> (robust models lists them).")
-    info = read_info(Path(clean_dir) / "train")
-    options = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
-    return create(spec["arch"], info["num_classes"], image_size=info["image_size"], pretrained=spec.get("pretrained"), **options)
 
 
 def setup(ctx: Context) -> Run:

@@ -21,11 +21,13 @@ from torch import nn
 from robust import distortions
 from robust.data.shards import read_info
 from robust.engine import LossFn, TrainHooks, TrainParams
-from robust.errors import ParamError
-from robust.models import Classifier
+from robust.errors import ParamError, RobustError
+from robust.models import Classifier, create, load_weights
 
 #: keys of a models entry that are not method settings
 ENTRY_KEYS = ("method", "start", "base", "train")
+#: keys of a baseline entry that are not options of its architecture
+SPEC_KEYS = ("arch", "pretrained", "train", "method", "start")
 
 
 @dataclass
@@ -72,10 +74,33 @@ def base_spec(ctx: Context) -> tuple[str, dict[str, Any]]:
     return base, dict(models[base])
 
 
+def build(spec: dict[str, Any], clean_dir: str | Path) -> Classifier:
+    """The network a baseline entry describes, sized for the clean shards' classes and images."""
+    if "arch" not in spec:
+        raise ParamError(f"The model entry {spec} has no 'arch'.", "give arch: <registry name> (robust models lists them).")
+    info = read_info(Path(clean_dir) / "train")
+    options = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
+    return create(spec["arch"], info["num_classes"], image_size=info["image_size"], pretrained=spec.get("pretrained"), **options)
+
+
+def load_state(model: Classifier, weights: str | Path) -> Classifier:
+    """Load trained weights into ``model``; every tensor of the network must fit."""
+    weights = Path(weights)
+    if not weights.is_file():
+        raise RobustError(f"Model weights {weights} not found.", "train the model first (dvc repro) or pass the right path.")
+    skipped = load_weights(model, weights)
+    if skipped:
+        raise RobustError(f"{weights} does not fit the model: {len(skipped)} tensors missing, e.g. {skipped[0]}.", "check the architecture and its options.")
+    return model
+
+
+def load_trained(spec: dict[str, Any], clean_dir: str | Path, weights: str | Path) -> Classifier:
+    """A baseline entry's network with its trained weights."""
+    return load_state(build({k: v for k, v in spec.items() if k != "pretrained"}, clean_dir), weights)
+
+
 def load_base(ctx: Context, weights: Path | None = None) -> Classifier:
     """The base network with trained weights (default: the entry's ``start`` file)."""
-    from robust.evaluation import load_trained
-
     _, spec = base_spec(ctx)
     return load_trained(spec, ctx.clean_dir, weights or ctx.start)
 
@@ -83,6 +108,17 @@ def load_base(ctx: Context, weights: Path | None = None) -> Classifier:
 def configured_distortion(ctx: Context, name: str) -> distortions.Distortion:
     """The distortion ``name`` with the level table evaluation uses (``distortions.<name>``)."""
     return distortions.configured(name, (ctx.params.get("distortions") or {}).get(name), ctx.image_size)
+
+
+def to_pixels(images: torch.Tensor) -> np.ndarray:
+    """float [N, 3, H, W] in [0, 1] -> uint8 [N, H, W, 3], rounded as the shards store images
+    (what the registry's distortions take)."""
+    return (images.detach().permute(0, 2, 3, 1).cpu().numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
+
+
+def from_pixels(pixels: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, H, W, 3] -> [N, 3, H, W] in [0, 1], on ``like``'s device and dtype."""
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).to(like.device, like.dtype) / 255.0
 
 
 def distort_batch(images: torch.Tensor, distortion: distortions.Distortion, fraction: float, rng: np.random.Generator) -> torch.Tensor:
@@ -97,10 +133,9 @@ def distort_batch(images: torch.Tensor, distortion: distortions.Distortion, frac
     out = images.clone()
     if count == 0:
         return out
-    chosen = rng.choice(n, size=count, replace=False)
-    pixels = (images[torch.as_tensor(chosen)].detach().permute(0, 2, 3, 1).cpu().numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
-    distorted = np.stack([distortion(img, int(rng.integers(1, distortion.levels + 1)), rng) for img in pixels])
-    out[torch.as_tensor(chosen)] = torch.from_numpy(distorted).permute(0, 3, 1, 2).to(images.device, images.dtype) / 255.0
+    chosen = torch.as_tensor(rng.choice(n, size=count, replace=False))
+    distorted = [distortion(img, int(rng.integers(1, distortion.levels + 1)), rng) for img in to_pixels(images[chosen])]
+    out[chosen] = from_pixels(np.stack(distorted), images)
     return out
 
 

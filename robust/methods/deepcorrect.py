@@ -54,11 +54,11 @@ from tqdm import tqdm
 
 from robust import distortions
 from robust.data.loader import make_loader
-from robust.data.shards import atomic_dir, read_info, write_json
+from robust.data.shards import atomic_dir, read_info, write_csv, write_json
 from robust.distortions import Distortion, sample_seed
 from robust.engine import pick_device
 from robust.errors import DataError, ParamError
-from robust.methods.common import Context, Run, configured_distortion, conv_blocks, load_base, mix_loss
+from robust.methods.common import Context, Run, configured_distortion, conv_blocks, from_pixels, load_base, load_trained, mix_loss, to_pixels
 from robust.models import Classifier
 from robust.models.small_nets import ConvBNReLU
 from robust.params import Section, is_int, require
@@ -238,9 +238,8 @@ def layer_outputs(model: Classifier, images: torch.Tensor, layers: int, batch_si
 
 def distort_images(images: torch.Tensor, keys: list[str], distortion: Distortion, level: int, seed: int) -> torch.Tensor:
     """``images`` with ``distortion`` at ``level``, each seeded as the corrupt stages seed it."""
-    pixels = (images.permute(0, 2, 3, 1).numpy() * 255.0).round().astype(np.uint8)
-    out = [distortion(img, level, np.random.default_rng(sample_seed(seed, distortion.name, level, key))) for img, key in zip(pixels, keys)]
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255.0
+    out = [distortion(img, level, np.random.default_rng(sample_seed(seed, distortion.name, level, key))) for img, key in zip(to_pixels(images), keys)]
+    return from_pixels(np.stack(out), images)
 
 
 def file_md5(path: str | Path) -> str:
@@ -438,7 +437,6 @@ def ranking_settings(params: dict[str, Any]) -> RankingSettings:
 
 def activations_from_params(params: dict[str, Any], clean_dir: str | Path, models_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """The ``activations`` stage: the base network's cached activations for ranking."""
-    from robust.evaluation import load_trained
     from robust.methods.baseline import model_spec
 
     settings = ranking_settings(params)
@@ -453,9 +451,6 @@ def activations_from_params(params: dict[str, Any], clean_dir: str | Path, model
 
 def rank_from_params(params: dict[str, Any], distortion: str, clean_dir: str | Path, cache_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """The ``rank@<distortion>`` stage -> ``out_dir/ranking.json`` and ``out_dir/curves.csv``."""
-    import csv
-
-    from robust.evaluation import load_trained
     from robust.methods.baseline import model_spec
 
     settings = ranking_settings(params)
@@ -465,11 +460,5 @@ def rank_from_params(params: dict[str, Any], distortion: str, clean_dir: str | P
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "ranking.json", result)
-    rows = curve_rows(result)
-    tmp = out_dir / ".curves.csv.tmp"
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(out_dir / "curves.csv")
+    write_csv(out_dir / "curves.csv", curve_rows(result))
     return result

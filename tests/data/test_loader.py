@@ -75,3 +75,61 @@ def test_ranks_split_shards_and_know_their_length(shards, monkeypatch):
 def test_missing_info_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="info.json is missing"):
         make_loader(tmp_path, batch_size=4)
+
+
+# -- the decoded copy (images.npy / labels.npy) ---------------------------------------------
+def tar_loader(folder, batch_size, train=False, seed=0):
+    """The DataLoader over the tars that make_loader gives a folder without a decoded copy."""
+    dataset = ShardDataset(folder, shuffle=train, seed=seed)
+    return dataset, torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=0)
+
+
+def test_prepare_writes_a_decoded_copy_equal_to_the_tars(shards):
+    import numpy as np
+
+    from robust.data.shards import read_info
+
+    info = read_info(shards / "test")
+    assert info["decoded"]["shape"] == [25, 32, 32, 3]
+    images, labels = np.load(shards / "test" / "images.npy"), np.load(shards / "test" / "labels.npy")
+    _, loader = tar_loader(shards / "test", 25)
+    x, y = next(iter(loader))
+    assert torch.equal(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255, x) and labels.tolist() == y.tolist()
+
+
+@pytest.mark.parametrize("split, train", [("train", True), ("test", False)])
+def test_decoded_loader_gives_the_tar_loaders_batches_and_random_stream(shards, split, train):
+    fast = make_loader(shards / split, batch_size=7, train=train, seed=3)
+    assert isinstance(fast, loader_module.DecodedLoader) and len(fast.dataset) == len(ShardDataset(shards / split))
+    dataset, slow = tar_loader(shards / split, 7, train=train, seed=3)
+    for epoch in (0, 1):
+        fast.dataset.set_epoch(epoch), dataset.set_epoch(epoch)
+        torch.manual_seed(epoch)
+        a = list(fast)
+        after_fast = torch.get_rng_state()
+        torch.manual_seed(epoch)
+        b = list(slow)
+        assert torch.equal(after_fast, torch.get_rng_state())  # dropout and the methods' draws see the same stream
+        assert len(a) == len(b) == len(fast)
+        for (xa, ya), (xb, yb) in zip(a, b):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb) and xa.is_contiguous()
+    if train:
+        fast.dataset.set_epoch(0)
+        first = torch.cat([y for _, y in fast])
+        fast.dataset.set_epoch(1)
+        assert not torch.equal(first, torch.cat([y for _, y in fast]))  # a new order each epoch
+
+
+def test_large_splits_keep_the_tars_only_and_a_missing_array_is_a_clear_error(shards, tmp_path):
+    import shutil
+
+    from robust.data.shards import read_info, write_decoded
+
+    info = read_info(shards / "val")
+    assert write_decoded(shards / "val", info["shards"], max_bytes=100) is None  # 12 x 32 x 32 x 3 bytes > 100
+    copy = tmp_path / "val"
+    shutil.copytree(shards / "val", copy)
+    (copy / "images.npy").unlink()
+    with pytest.raises(DataError, match="lacks images.npy"):
+        make_loader(copy, batch_size=4)
+    assert not isinstance(make_loader(shards / "val", batch_size=4, with_keys=True), loader_module.DecodedLoader)  # keys: the tars

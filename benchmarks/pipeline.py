@@ -1,0 +1,141 @@
+"""Wall time of the default pipeline from scratch, per group of stages, and of a no-op rerun.
+
+Copies the pipeline (``dvc.yaml``, ``params.yaml``, ``.dvc/plots``, ``stages/``, ``robust/``)
+into a temporary git + DVC repository, runs ``dvc repro`` there with the run-cache off (so
+every stage really runs), timestamps each ``Running stage`` line DVC prints, and then times a
+second ``dvc repro`` that has nothing to do. Prints one row per group of stages: prepare,
+corrupt, train per method, activations / rank, evaluate, report.
+
+    python benchmarks/pipeline.py                          # the default, from scratch
+    python benchmarks/pipeline.py --cache .dvc/cache       # share this checkout's DVC cache, so a
+                                                           # later `dvc repro` here restores the outputs
+    python benchmarks/pipeline.py -S train.epochs=2        # a params override, as dvc exp run -S
+
+Run nothing else heavy meanwhile: on 2 cores another job slows every stage down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNNING = re.compile(r"Running stage '([^']+)'")
+
+
+def stage_group(stage: str, models: dict) -> str:
+    """The row a stage's time is counted in."""
+    if stage.startswith("corrupt"):
+        return "corrupt"
+    if stage.startswith("train@"):
+        spec = models.get(stage.split("@", 1)[1]) or {}
+        return f"train ({spec.get('method', 'baseline')})"
+    if stage == "activations" or stage.startswith("rank@"):
+        return "activations / rank"
+    if stage.startswith("evaluate@"):
+        return "evaluate"
+    return stage
+
+
+def set_param(params: dict, assignment: str) -> None:
+    """Apply ``a.b.c=value`` (value parsed as YAML) to a params dict."""
+    key, _, value = assignment.partition("=")
+    *path, last = key.split(".")
+    node = params
+    for part in path:
+        node = node.setdefault(part, {})
+    node[last] = yaml.safe_load(value)
+
+
+def make_repo(repo: Path, overrides: list[str], cache: Path | None) -> dict:
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("stages", "robust"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for assignment in overrides:
+        set_param(params, assignment)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for command in (["init", "-q"], ["config", "user.email", "bench@example.com"], ["config", "user.name", "bench"]):
+        subprocess.run(["git", *command], cwd=repo, check=True)
+    dvc(repo, "init", "-q")
+    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")
+    if cache is not None:
+        dvc(repo, "cache", "dir", str(cache.resolve()))
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "commit", "-qm", "pipeline"], cwd=repo, check=True)
+    return params
+
+
+def dvc(repo: Path, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, check=True, env=environment())
+
+
+def environment() -> dict:
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+
+
+def timed_repro(repo: Path, log: Path) -> tuple[list[tuple[str, float]], float]:
+    """Run ``dvc repro --no-run-cache``; returns [(stage, seconds)] and the total."""
+    starts: list[tuple[str, float]] = []
+    begin = time.perf_counter()
+    with open(log, "w") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "--no-run-cache"], cwd=repo, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, env=environment())
+        assert process.stdout is not None
+        for line in process.stdout:
+            handle.write(line)
+            match = RUNNING.search(line)
+            if match:
+                starts.append((match.group(1), time.perf_counter()))
+                print(f"[{time.perf_counter() - begin:7.1f} s] {match.group(1)}", flush=True)
+        if process.wait() != 0:
+            sys.exit(f"dvc repro failed; see {log}")
+    end = time.perf_counter()
+    times = [(stage, (starts[i + 1][1] if i + 1 < len(starts) else end) - start) for i, (stage, start) in enumerate(starts)]
+    return times, end - begin
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-S", dest="overrides", action="append", default=[], help="a params override, key=value")
+    parser.add_argument("--cache", type=Path, help="DVC cache folder to use (default: a fresh one in the temporary copy)")
+    parser.add_argument("--keep", type=Path, help="build the copy here and keep it (default: a temporary folder)")
+    args = parser.parse_args()
+    base = args.keep or Path(tempfile.mkdtemp(prefix="robust-pipeline-"))
+    base.mkdir(parents=True, exist_ok=True)
+    repo = base / "repo"
+    if repo.exists():
+        sys.exit(f"{repo} exists: give an empty --keep folder")
+    repo.mkdir()
+    try:
+        params = make_repo(repo, args.overrides, args.cache)
+        times, total = timed_repro(repo, base / "repro.log")
+        start = time.perf_counter()
+        dvc(repo, "repro")
+        noop = time.perf_counter() - start
+    finally:
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+    groups: dict[str, list[float]] = defaultdict(list)
+    for stage, seconds in times:
+        groups[stage_group(stage, params.get("models") or {})].append(seconds)
+    print(f"\n{'group of stages':<24} {'stages':>6} {'seconds':>9} {'share':>6}")
+    for group, values in groups.items():
+        print(f"{group:<24} {len(values):>6} {sum(values):>9.1f} {sum(values) / total:>6.1%}")
+    print(f"{'total (dvc repro)':<24} {len(times):>6} {total:>9.1f}   ({total / 60:.1f} min)")
+    print(f"{'no-op dvc repro':<24} {'':>6} {noop:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
