@@ -123,7 +123,8 @@ def test_replay_mix_has_the_configured_shares():
     assert (sign > 0).sum() == 12 and (sign < 0).sum() == 8 and (sign == 0).sum() == 20
 
 
-def test_interrupted_ant_resumes_with_its_generators_and_ends_where_an_uninterrupted_run_ends(tmp_path):
+@pytest.mark.parametrize("stop_after", [6, 10])  # 4 batches per epoch: stopped in epoch 2 (empty pool) or 3 (one replayed generator)
+def test_interrupted_ant_resumes_with_its_generators_and_ends_where_an_uninterrupted_run_ends(tmp_path, stop_after):
     from robust import engine
     from robust.data.prepare import prepare
     from robust.engine import TrainParams
@@ -143,9 +144,11 @@ def test_interrupted_ant_resumes_with_its_generators_and_ends_where_an_uninterru
 
     reference, ref_state = run(tmp_path / "ref")
     assert len(ref_state.pool) == 2  # the generators of epochs 1 and 2 kept for replay
-    with pytest.raises(KeyboardInterrupt):  # 4 batches per epoch: stopped in epoch 2
-        run(tmp_path / "run", stop_after=6)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "run", stop_after=stop_after)
     resumed, state = run(tmp_path / "run")
     for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     assert all(torch.equal(a, b) for a, b in zip(ref_state.generator.state_dict().values(), state.generator.state_dict().values()))
+    for g_ref, g in zip(ref_state.pool, state.pool, strict=True):  # restoring the pool drew nothing from the restored RNG
+        assert all(torch.equal(a, b) for a, b in zip(g_ref.state_dict().values(), g.state_dict().values()))
