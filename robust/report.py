@@ -1,4 +1,5 @@
-"""The ``report`` stage: every model's evaluation -> summary metrics, tables and plot data.
+"""The ``report`` stage: every model's evaluation -> summary metrics, tables, plot data,
+figures (:mod:`robust.figures`) and one self-contained page, ``metrics/report.html``.
 
 CE / mCE are computed here because they divide by the normaliser's errors (the pipeline's
 own AlexNet evaluated on the same shards, ``evaluate.normaliser``), which is itself one of
@@ -9,16 +10,23 @@ like seed 004's (clean top-1, corrupted top-1, mCE).
 
 from __future__ import annotations
 
+import base64
+import html
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from robust.data.shards import atomic_dir, write_csv, write_json
+import numpy as np
+
+from robust.data.shards import atomic_dir, decode_image, image_field, read_info, read_tar, write_csv, write_json
 from robust.distortions import IMAGENET_C, IMAGENET_C_EXTRA
 from robust.errors import RobustError
 from robust.evaluation import EvaluateParams, errors_of
 from robust.metrics import mce_report
 
+FIGURES = "figures"
 SEED_003_ORDER = sorted(IMAGENET_C, key=lambda n: {"gaussian_noise": "gauss", "jpeg_compression": "jpeg", "elastic_transform": "elastic"}.get(n, n))
 SHORT = {"brightness": "Bright.", "contrast": "Contrast", "defocus_blur": "Defocus", "elastic_transform": "Elastic", "fog": "Fog", "frost": "Frost",
          "gaussian_noise": "Gauss.", "glass_blur": "Glass", "impulse_noise": "Impulse", "jpeg_compression": "jpeg", "motion_blur": "Motion",
@@ -113,9 +121,10 @@ def noise_table(summary: dict[str, Any], models: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: dict[str, Any] | None = None) -> str:
-    """``metrics/report.md``: the summary table, seed 003's CE table, the DeepCorrect and
-    noise-training comparisons (from the ``models:`` entries' methods), the DeepCorrect averages."""
+def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: dict[str, Any] | None = None, figures: list[str] | None = None) -> str:
+    """``metrics/report.md``: the figures, the summary table, seed 003's CE table, the
+    DeepCorrect and noise-training comparisons (from the ``models:`` entries' methods), the
+    DeepCorrect averages."""
     specs = models or {}
     models = summary["models"]
     lines = ["# Results", ""]
@@ -127,6 +136,8 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: 
     for name, row in models.items():
         lines.append(f"| {name} | {_pct(row['clean_top1'])} | {_pct(row['clean_top5'])} | {_pct(row['imagenet_c_top1'])} | "
                      f"{_cell(row.get('mce'))} | {_cell(row.get('relative_mce'))} | {_cell(row.get('mce_extra'))} |")
+    if figures:
+        lines += ["", "## Figures", ""] + [f"![{name}]({FIGURES}/{name}.png)" for name in figures]
     if any("ce" in row for row in models.values()):
         present = [n for n in SEED_003_ORDER if any(n in row.get("ce", {}) for row in models.values())]
         lines += ["", "## Corruption errors (seed 003's table: normaliser = 1.00)", "",
@@ -166,9 +177,154 @@ def severity_curves(evals: dict[str, dict[str, Any]]) -> dict[str, list[dict[str
     return curves
 
 
-def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
-    """The ``report`` stage: ``evals_dir/*.json`` -> ``out_dir/summary.json``, ``report.md`` and
-    ``plots/severity/<distortion>.csv`` (model, level, top1); models in the order of the ``models:`` section."""
+def first_images(folder: Path, count: int) -> list[np.ndarray]:
+    """The first ``count`` stored images of a shard folder (uint8 HxWx3), in shard order."""
+    images: list[np.ndarray] = []
+    for shard in read_info(folder)["shards"]:
+        for sample in read_tar(folder / shard["name"]):
+            images.append(decode_image(sample[image_field(sample, folder)]))
+            if len(images) == count:
+                return images
+    return images
+
+
+def showcase_index(folder: Path, count: int = 50) -> int:
+    """The figures' example image: the most textured (largest pixel std) of the first ``count``
+    test images, so the distortions are visible on it; deterministic."""
+    return int(np.argmax([image.std() for image in first_images(folder, count)]))
+
+
+def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summary: dict[str, Any], clean_dir: Path, corrupt_dir: Path,
+                  models_dir: Path, deepcorrect_dir: Path) -> dict[str, Callable[[], bytes | None]]:
+    """The report's figures (name -> a function drawing its PNG), from the evaluations and the
+    stage's inputs; each draws nothing (None) where its inputs are absent."""
+    from robust import figures
+    from robust.evaluation import built_levels
+    from robust.methods import ant, context
+
+    specs = params.get("models") or {}
+    methods = {name: (spec or {}).get("method", "baseline") for name, spec in specs.items()}
+    suites = (params.get("corrupt") or {}).get("suites") or {}
+    names = [n for suite in suites.values() for n in suite or []]
+    test = clean_dir / "test"
+    index = showcase_index(test)
+
+    def image(folder: Path) -> np.ndarray:
+        return first_images(folder, index + 1)[index]
+
+    def grid() -> bytes | None:
+        distorted: dict[str, dict[int, tuple[np.ndarray, str]]] = {}
+        for name in names:
+            for level in set(figures.LEVELS_SHOWN) & set(built_levels(corrupt_dir, name)):
+                folder = corrupt_dir / name / str(level) / "test"
+                value = read_info(folder)["distortion"].get("value")
+                distorted.setdefault(name, {})[level] = (image(folder), f"value {value}" if value is not None else f"severity {level}")
+        return figures.distortion_grid(image(test), distorted) if distorted else None
+
+    def noise() -> bytes | None:
+        samples = {}
+        for name, method in methods.items():
+            checkpoint = models_dir / name / "checkpoint.pt"
+            if method == "ant" and checkpoint.is_file():
+                ctx, _ = context(params, name, clean_dir)
+                samples[name] = ant.noise_samples(ant.AntSettings.from_dict(ctx.settings, f"models.{name}"), checkpoint, image(test))
+        return figures.ant_noise(image(test).astype(np.float32) / 255.0, samples) if samples else None
+
+    return {
+        "leaderboard": lambda: figures.leaderboard(summary, methods),
+        "severity": lambda: figures.severity_panels(evals, methods),
+        "ce_heatmap": lambda: figures.ce_heatmap(summary),
+        "deepcorrect_curves": lambda: figures.deepcorrect_curves({d: deepcorrect_dir / d / "curves.csv" for d in suites.get("deepcorrect") or []}),
+        "distortions": grid,
+        "ant_noise": noise,
+    }
+
+
+def _inline(text: str) -> str:
+    """Escaped text with the report's inline markdown: `code` and **bold**."""
+    text = html.escape(text, quote=False)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+
+
+SORT_SCRIPT = """
+document.querySelectorAll("table").forEach(function (table) {
+  table.querySelectorAll("th").forEach(function (th, column) {
+    th.title = "click to sort";
+    th.addEventListener("click", function () {
+      var ascending = th.dataset.order !== "asc";
+      table.querySelectorAll("th").forEach(function (h) { delete h.dataset.order; });
+      th.dataset.order = ascending ? "asc" : "desc";
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      function key(row) {
+        var text = row.cells[column].textContent.trim(), number = parseFloat(text);
+        return text === "-" ? -Infinity : (isNaN(number) ? text.toLowerCase() : number);
+      }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        if (typeof x !== typeof y) { x = String(x); y = String(y); }
+        return (x > y ? 1 : x < y ? -1 : 0) * (ascending ? 1 : -1);
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+STYLE = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 2em auto; max-width: 1300px; color: #222; padding: 0 1em; }
+table { border-collapse: collapse; margin: 0.8em 0 1.6em; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; }
+th { background: #eef1f5; cursor: pointer; position: sticky; top: 0; }
+th[data-order="asc"]::after { content: " \\25B2"; } th[data-order="desc"]::after { content: " \\25BC"; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tbody tr:nth-child(even) { background: #fafafa; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+code { background: #f3f3f3; padding: 0 3px; }
+"""
+
+
+def html_page(markdown_text: str, figures_dir: Path) -> str:
+    """``metrics/report.html``: the markdown report as one offline page, tables sortable by
+    column, figures inlined as data URLs; nothing is loaded from the network."""
+    body: list[str] = []
+    lines = markdown_text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("|"):
+            block = []
+            while i < len(lines) and lines[i].startswith("|"):
+                block.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
+                i += 1
+            header, rows = block[0], [r for r in block[1:] if not all(set(c) <= set("-: ") for c in r)]
+            body.append("<table><thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in header) + "</tr></thead><tbody>")
+            for row in rows:
+                cells = "".join(f'<td class="num">{_inline(c)}</td>' if re.fullmatch(r"[-+]?[\d.]+%?|-", c) else f"<td>{_inline(c)}</td>" for c in row)
+                body.append(f"<tr>{cells}</tr>")
+            body.append("</tbody></table>")
+            continue
+        figure = re.fullmatch(r"!\[([^\]]*)\]\(([^)]+)\)", line)
+        heading = re.match(r"(#+) (.*)", line)
+        if figure:
+            data = base64.b64encode((figures_dir / Path(figure.group(2)).name).read_bytes()).decode()
+            body.append(f'<p><img alt="{html.escape(figure.group(1))}" src="data:image/png;base64,{data}"></p>')
+        elif heading:
+            level = len(heading.group(1))
+            body.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+        i += 1
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>robust: results</title>\n"
+            f"<style>{STYLE}</style>\n</head>\n<body>\n" + "\n".join(body) + f"\n<script>{SORT_SCRIPT}</script>\n</body>\n</html>\n")
+
+
+def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | Path, *, clean_dir: str | Path = "data/shards/clean",
+                 corrupt_dir: str | Path = "data/shards/corrupt", models_dir: str | Path = "data/models",
+                 deepcorrect_dir: str | Path = "metrics/deepcorrect") -> dict[str, Any]:
+    """The ``report`` stage: ``evals_dir/*.json`` -> ``out_dir/summary.json``, ``report.md``,
+    ``report.html``, ``figures/*.png`` and ``plots/severity/<distortion>.csv`` (model, level,
+    top1); models in the order of the ``models:`` section."""
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     evals = {p.stem: json.loads(p.read_text()) for p in sorted(Path(evals_dir).glob("*.json"))}
     if not evals:
@@ -178,7 +334,14 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
     out_dir = Path(out_dir)
     summary = summarise(evals, settings.normaliser)
     write_json(out_dir / "summary.json", summary)
-    (out_dir / "report.md").write_text(markdown(summary, evals, params.get("models") or {}))
+    from robust.figures import write_figures
+
+    makers = figure_makers(params, evals, summary, Path(clean_dir), Path(corrupt_dir), Path(models_dir), Path(deepcorrect_dir))
+    with atomic_dir(out_dir / FIGURES) as folder:
+        drawn = write_figures(folder, makers)
+    text = markdown(summary, evals, params.get("models") or {}, drawn)
+    (out_dir / "report.md").write_text(text)
+    (out_dir / "report.html").write_text(html_page(text, out_dir / FIGURES))
     with atomic_dir(out_dir / "plots" / "severity") as folder:
         for dist, rows in severity_curves(evals).items():
             write_csv(folder / f"{dist}.csv", rows, ["model", "level", "top1"])

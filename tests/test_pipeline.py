@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,7 @@ def repo(tmp_path_factory):
         subprocess.run(["git", *command], cwd=repo, check=True)
     dvc(repo, "init", "-q")
     shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the severity plot's template
+    dvc(repo, "config", "plots.html_template", "../data/plots/offline.html")  # as .dvc/config sets it
     commit(repo, "pipeline")  # as in a clone: DVCLive needs a commit to compare with
     dvc(repo, "repro")
     commit(repo, "first run")
@@ -63,7 +65,7 @@ def commit(repo: Path, message: str) -> None:
 def test_one_corrupt_stage_per_distortion_writing_every_level(repo):
     stages = [line.split()[0] for line in dvc(repo, "stage", "list").splitlines() if line.strip()]
     expected = (["prepare", "corrupt-imagenet-c@contrast", "corrupt-deepcorrect@dc_awgn", "corrupt-restoration@ra_jpeg"]
-                + [f"train@{model}" for model in MODELS] + ["activations", "rank@dc_awgn"] + [f"evaluate@{model}" for model in MODELS] + ["report"])
+                + [f"train@{model}" for model in MODELS] + ["activations", "rank@dc_awgn"] + [f"evaluate@{model}" for model in MODELS] + ["report", "plots-template"])
     assert stages == expected
     for level in range(1, 7):
         info = json.loads((repo / f"data/shards/corrupt/dc_awgn/{level}/test/info.json").read_text())
@@ -106,7 +108,8 @@ def test_metrics_diff_shows_what_a_parameter_change_moved(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc(repo, "repro")
     diff = json.loads(dvc(repo, "metrics", "diff", "--json"))
-    assert set(diff) <= {f"metrics/eval/{m}.json" for m in MODELS} | {"metrics/summary.json"}
+    # evaluations, the summary and DVCLive's last training values (each train@ stage's declared metrics)
+    assert set(diff) <= {f"metrics/eval/{m}.json" for m in MODELS} | {f"metrics/train/{m}/metrics.json" for m in MODELS} | {"metrics/summary.json"}
     moved = [(path, key, change) for path, entries in diff.items() for key, change in entries.items()]
     assert moved and all(change["old"] != change["new"] for _, _, change in moved)  # retrained with another lr
     subprocess.run(["git", "checkout", "-q", "params.yaml"], cwd=repo, check=True)
@@ -123,3 +126,20 @@ def test_rerun_is_a_no_op_and_a_table_edit_reruns_only_its_stages(repo):
     # baseline rerun reproduces its weights bit for bit, so nothing after it reruns); evaluate@ follows
     assert {s for s in changed if s.startswith("corrupt")} == {"corrupt-deepcorrect@dc_awgn"}
     assert changed - {s for s in changed if s.startswith("corrupt")} <= {"activations"} | {f"train@{m}" for m in MODELS}
+
+
+def test_report_figures_page_and_dvc_plots_show_offline(repo):
+    from PIL import Image
+
+    for name in ("leaderboard", "severity", "ce_heatmap", "deepcorrect_curves", "distortions", "ant_noise"):
+        with Image.open(repo / f"metrics/figures/{name}.png") as image:
+            assert image.format == "PNG" and image.size[0] > 300, name
+        assert f"![{name}](figures/{name}.png)" in (repo / "metrics/report.md").read_text()
+    page = (repo / "metrics/report.html").read_text()
+    assert "data:image/png;base64," in page and not re.search(r"""(src|href)\s*=\s*["']?https?://""", page)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    shown = subprocess.run([sys.executable, "-m", "dvc", "plots", "show", "-o", "plots_page"], cwd=repo, capture_output=True, text=True, env=env)
+    assert shown.returncode == 0 and "WARNING" not in shown.stdout + shown.stderr, shown.stdout + shown.stderr  # DVCLive data files only
+    rendered = (repo / "plots_page" / "index.html").read_text()
+    assert "vegaEmbed(" in rendered and not re.search(r"<script[^>]*src\s*=\s*[\"']?https?://", rendered)
+    assert "train/loss.tsv" in rendered and "severity/contrast.csv" in rendered

@@ -28,11 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from robust.data.loader import make_loader
+from robust.errors import ParamError
 from robust.methods.common import Context, Run, load_base
 from robust.models.noise_generator import VARIANTS, NoiseGenerator
 from robust.params import Section, is_int, require
@@ -216,3 +218,20 @@ def setup(ctx: Context) -> Run:
     model = load_base(ctx)
     state = AntState(model, settings, ctx.clean_dir / "train", ctx.train.batch_size, ctx.train.seed)
     return Run(model, list(model.parameters()), ant_loss(state), hooks=state)
+
+
+def noise_samples(settings: AntSettings, checkpoint: str | Path, image: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """For the report's figure: ``image`` (uint8 HxWx3) plus the final generator's noise, read
+    from the training checkpoint, and plus Gaussian noise of the same L2 norm, both projected
+    as in training; HxWx3 float in [0, 1]."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False).get("hooks") or {}
+    if "generator" not in state:
+        raise ParamError(f"{checkpoint} holds no ANT generator.", "train the ANT model first (dvc repro).")
+    generator = NoiseGenerator(settings.generator, hidden=settings.hidden)
+    generator.load_state_dict(state["generator"])
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().unsqueeze(0) / 255.0
+    rng = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        learned = project(x, generator(1, x.shape[2], x.shape[3], generator=rng), settings.epsilon)
+        gaussian = project(x, torch.randn(x.shape, generator=rng), settings.epsilon)
+    return learned[0].permute(1, 2, 0).numpy(), gaussian[0].permute(1, 2, 0).numpy()
