@@ -218,7 +218,7 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
             for level in set(figures.LEVELS_SHOWN) & set(built_levels(corrupt_dir, name)):
                 folder = corrupt_dir / name / str(level) / "test"
                 value = read_info(folder)["distortion"].get("value")
-                distorted.setdefault(name, {})[level] = (image(folder), f"value {value}" if value is not None else f"severity {level}")
+                distorted.setdefault(name, {})[level] = (image(folder), f"value {value}" if value is not None else "ImageNet-C const.")
         return figures.distortion_grid(image(test), distorted) if distorted else None
 
     def noise() -> bytes | None:
