@@ -52,7 +52,7 @@ def png_bytes(fig: Any) -> bytes:
 
 
 def method_colours(names: list[str], methods: dict[str, str]) -> dict[str, Any]:
-    """One colour per method (tab10), the same in every figure."""
+    """One colour per method (tab10), in the order the methods first appear in ``names``."""
     plt = _pyplot()
     order = list(dict.fromkeys(methods.get(n, "baseline") for n in names))
     palette = plt.get_cmap("tab10")
@@ -81,7 +81,7 @@ def leaderboard(summary: dict[str, Any], methods: dict[str, str]) -> bytes | Non
     return png_bytes(fig)
 
 
-def severity_panels(evals: dict[str, dict[str, Any]], methods: dict[str, str]) -> bytes | None:
+def severity_panels(evals: dict[str, dict[str, Any]]) -> bytes | None:
     """Top-1 against level (0 = clean), one panel per distortion, one line per model."""
     distortions = list(dict.fromkeys(d for result in evals.values() for d in result.get("distortions", {})))
     if not distortions:

@@ -212,6 +212,8 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
     def image(folder: Path) -> np.ndarray:
         return first_images(folder, index + 1)[index]
 
+    showcase = image(test)
+
     def grid() -> bytes | None:
         distorted: dict[str, dict[int, tuple[np.ndarray, str]]] = {}
         for name in names:
@@ -219,7 +221,7 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
                 folder = corrupt_dir / name / str(level) / "test"
                 value = read_info(folder)["distortion"].get("value")
                 distorted.setdefault(name, {})[level] = (image(folder), f"value {value}" if value is not None else "ImageNet-C const.")
-        return figures.distortion_grid(image(test), distorted) if distorted else None
+        return figures.distortion_grid(showcase, distorted) if distorted else None
 
     def noise() -> bytes | None:
         samples = {}
@@ -227,12 +229,12 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
             checkpoint = models_dir / name / "checkpoint.pt"
             if method == "ant" and checkpoint.is_file():
                 ctx, _ = context(params, name, clean_dir)
-                samples[name] = ant.noise_samples(ant.AntSettings.from_dict(ctx.settings, f"models.{name}"), checkpoint, image(test))
-        return figures.ant_noise(image(test).astype(np.float32) / 255.0, samples) if samples else None
+                samples[name] = ant.noise_samples(ant.AntSettings.from_dict(ctx.settings, f"models.{name}"), checkpoint, showcase)
+        return figures.ant_noise(showcase.astype(np.float32) / 255.0, samples) if samples else None
 
     return {
         "leaderboard": lambda: figures.leaderboard(summary, methods),
-        "severity": lambda: figures.severity_panels(evals, methods),
+        "severity": lambda: figures.severity_panels(evals),
         "ce_heatmap": lambda: figures.ce_heatmap(summary),
         "deepcorrect_curves": lambda: figures.deepcorrect_curves({d: deepcorrect_dir / d / "curves.csv" for d in suites.get("deepcorrect") or []}),
         "distortions": grid,

@@ -37,7 +37,7 @@ def test_figures_are_pngs_of_the_expected_size_and_repeat_byte_for_byte(evals):
     methods = {"net": "baseline", "tuned": "finetune", "alex": "baseline"}
     makers = {
         "leaderboard": lambda: figures.leaderboard(summary, methods),
-        "severity": lambda: figures.severity_panels(evals, methods),
+        "severity": lambda: figures.severity_panels(evals),
         "ce_heatmap": lambda: figures.ce_heatmap(summary),
         "distortions": lambda: figures.distortion_grid(np.zeros((8, 8, 3), np.uint8), {"fog": {1: (np.full((8, 8, 3), 99, np.uint8), "severity 1")}}),
         "ant_noise": lambda: figures.ant_noise(np.zeros((8, 8, 3)), {"ant1x1": (np.ones((8, 8, 3)), np.ones((8, 8, 3)) / 2)}),
