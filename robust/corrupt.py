@@ -8,8 +8,16 @@ Output per level: ``<level>/<split>/shard-*.tar`` + ``info.json`` for each split
 one output shard per clean shard, same keys, labels and order, so clean and distorted
 samples pair up by key. Each sample's json adds ``distortion``, ``level``, ``value`` (the
 level's table entry, for the project's own distortions), ``seed`` (its 32-bit seed from
-:func:`robust.distortions.sample_seed`) and, for package corruptions, ``np_random_seed``
-(what was given to ``np.random.seed``), so any stored sample can be regenerated alone.
+:func:`robust.distortions.sample_seed`) and, for the ImageNet-C corruptions,
+``np_random_seed`` (the seed of the corruption's random stream, what the ``imagecorruptions``
+package would get from ``np.random.seed``), so any stored sample can be regenerated alone.
+Each level's ``info.json`` names the ImageNet-C constants table used (``distortion.constants``)
+and that table's five values (``distortion.table``); every sample of a level shares them, so
+they are not repeated per sample (which keeps ``constants: imagenet`` shards byte-identical to
+those the package made before the project had its own implementation).
+
+``corrupt.source: released`` reads a released corrupted test set instead of generating one
+(:mod:`robust.released`); the output layout is the same.
 """
 
 from __future__ import annotations
@@ -35,12 +43,13 @@ from robust.data.shards import (
     write_json,
     write_shards,
 )
-from robust import distortions
-from robust.distortions import SUITES, Distortion, package_seed, sample_seed
+from robust import distortions, imagenet_c
+from robust.distortions import RELEASED_ONLY, SUITES, Distortion, package_seed, sample_seed
 from robust.errors import DataError
+from robust.imagenet_c import CONSTANTS_CHOICES
 from robust.params import Section, is_int, require
 
-MIN_PACKAGE_SIZE = 32  # imagecorruptions refuses smaller images
+MIN_IMAGENET_C_SIZE = 8  # smaller images leave the corruptions' kernels and crops no room
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,9 @@ class CorruptParams(Section):
     format: str = "png"
     jpg_quality: int = 85
     workers: int = 2
+    constants: str = "auto"
+    source: str = "generate"
+    root: str | None = None
     suites: dict[str, list[str]] = field(default_factory=dict)
 
     section: ClassVar[str] = "corrupt"
@@ -69,6 +81,11 @@ class CorruptParams(Section):
         require(self.format in ("png", "jpg"), f"{section}.format", self.format, "png | jpg")
         require(is_int(self.jpg_quality) and 1 <= self.jpg_quality <= 100, f"{section}.jpg_quality", self.jpg_quality, "an integer from 1 to 100")
         require(is_int(self.workers) and self.workers >= 1, f"{section}.workers", self.workers, "an integer >= 1")
+        require(self.constants in CONSTANTS_CHOICES, f"{section}.constants", self.constants, " | ".join(CONSTANTS_CHOICES))
+        require(self.source in ("generate", "released"), f"{section}.source", self.source, "generate (corrupt the clean shards) | released (read a released corrupted set)")
+        if self.source == "released":
+            require(isinstance(self.root, str) and bool(self.root), f"{section}.root", self.root,
+                    "the folder of the released set on this machine (CIFAR-10/100-C .npy files, Tiny-ImageNet-C / ImageNet-C folders, or CURE-TSR)")
         require(isinstance(self.suites, dict), f"{section}.suites", self.suites, "a mapping of suite name -> list of distortion names")
         for suite, names in self.suites.items():
             require(suite in SUITES, f"{section}.suites", suite, f"suite names from {', '.join(SUITES)}")
@@ -82,8 +99,8 @@ class CorruptShardBuilder:
 
     def __init__(self, distortion: Distortion, level: int, params: CorruptParams) -> None:
         self.distortion, self.level, self.params = distortion, level, params
-        if distortion.origin == "imagecorruptions":
-            import imagecorruptions  # noqa: F401  (import once, before workers fork)
+        if distortion.origin == "imagenet-c":
+            import cv2, scipy.ndimage, skimage.filters  # noqa: F401, E401  (import once, before workers fork)
 
     def __call__(self, shard_path: str) -> Iterator[dict[str, Any]]:
         d, level, p = self.distortion, self.level, self.params
@@ -94,7 +111,7 @@ class CorruptShardBuilder:
             meta = {**_json(sample), "distortion": d.name, "level": level, "seed": seed}
             if d.table is not None:
                 meta["value"] = d.table[level - 1]
-            if d.origin == "imagecorruptions":
+            if d.origin == "imagenet-c":
                 meta["np_random_seed"] = package_seed(np.random.default_rng(seed))
             image = d(decode_image(sample[fmt]), level, np.random.default_rng(seed))
             yield make_sample(key, image, int(sample["cls"]), meta, p.format, p.jpg_quality)
@@ -116,10 +133,10 @@ def corrupt(clean: str | Path, out: str | Path, distortion: Distortion, level: i
     with atomic_dir(Path(out)) as tmp:
         for split in params.splits:
             clean_info = read_info(clean / split)
-            if distortion.origin == "imagecorruptions" and clean_info["image_size"] < MIN_PACKAGE_SIZE:
+            if distortion.origin == "imagenet-c" and clean_info["image_size"] < MIN_IMAGENET_C_SIZE:
                 raise DataError(
-                    f"{distortion.name} (imagecorruptions) needs images of at least {MIN_PACKAGE_SIZE} px; the clean shards are {clean_info['image_size']} px.",
-                    f"set data.image_size >= {MIN_PACKAGE_SIZE}, or drop the imagenet_c suites in corrupt.suites.",
+                    f"{distortion.name} (ImageNet-C) needs images of at least {MIN_IMAGENET_C_SIZE} px; the clean shards are {clean_info['image_size']} px.",
+                    f"set data.image_size >= {MIN_IMAGENET_C_SIZE}, or drop the imagenet_c suites in corrupt.suites.",
                 )
             folder = tmp / split
             folder.mkdir()
@@ -139,24 +156,45 @@ def corrupt(clean: str | Path, out: str | Path, distortion: Distortion, level: i
                 "num_classes": clean_info["num_classes"],
                 "classes": clean_info["classes"],
                 "distortion": {"name": distortion.name, "level": level, "levels": distortion.levels, "origin": distortion.origin,
-                               "family": distortion.family, "value": distortion.table[level - 1] if distortion.table else None},
+                               "family": distortion.family, "value": distortion.table[level - 1] if distortion.table else None,
+                               **_constants_info(distortion, level)},
                 **result,
                 "decoded": write_decoded(folder, result["shards"]),
                 "clean_shards_sha256": [s["sha256"] for s in clean_info["shards"]],
                 "params": {k: v for k, v in params.as_dict().items() if k != "suites"} | {"splits": list(params.splits)},
-                "software": software_versions("imagecorruptions-imaug"),
+                "software": software_versions("imagecorruptions-imaug", "scikit-image", "opencv-python", "scipy", "numba"),
             }
             write_json(folder / INFO, info)
             infos[split] = info
     return infos
 
 
+def _constants_info(distortion: Distortion, level: int) -> dict[str, Any]:
+    """The ImageNet-C constants table of a level: its name, the level's value and all five."""
+    if distortion.constants is None:
+        return {}
+    table = imagenet_c.CONSTANTS[distortion.constants]
+    values = imagenet_c.level_values(table, distortion.name)
+    return {"constants": table.name, "value": values[level - 1], "table": values}
+
+
 def corrupt_from_params(params: dict[str, Any], name: str, clean: str | Path, out: str | Path) -> dict[int, dict[str, dict[str, Any]]]:
     """The ``corrupt-<suite>@<name>`` stage: every level of ``name`` -> ``out/<level>/``, with
-    the ``corrupt:`` settings and the ``distortions.<name>`` table from a params dict and the
-    image size from the clean shards. ``out`` appears only when every level is complete."""
+    the ``corrupt:`` settings (constants table, or a released set to read) and the
+    ``distortions.<name>`` table from a params dict and the image size from the clean shards.
+    ``out`` appears only when every level is complete."""
     settings = CorruptParams.from_dict(params.get("corrupt"))
+    released = settings.source == "released" and not name.startswith(("dc_", "ra_"))
+    if released:
+        from robust.released import write_released
+
+        return write_released(Path(clean), Path(out), name, Path(str(settings.root)), settings)
+    if name in RELEASED_ONLY:
+        raise DataError(
+            f"{name} is a CURE-TSR challenge: it exists only as released files, it cannot be generated.",
+            "set corrupt.source: released and corrupt.root to the CURE-TSR folder, or empty corrupt.suites.cure_tsr.",
+        )
     image_size = read_info(Path(clean) / settings.splits[0])["image_size"]
-    distortion = distortions.configured(name, (params.get("distortions") or {}).get(name), image_size)
+    distortion = distortions.configured(name, (params.get("distortions") or {}).get(name), image_size, settings.constants)
     with atomic_dir(Path(out)) as tmp:
         return {level: corrupt(clean, tmp / str(level), distortion, level, settings) for level in range(1, distortion.levels + 1)}

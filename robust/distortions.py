@@ -3,28 +3,33 @@
 Every distortion is ``fn(image uint8 HxWx3, level 1..n, rng numpy Generator) -> uint8 image
 of the same size``. Three origins:
 
-* the 19 ImageNet-C corruptions, through the ``imagecorruptions`` package (the maintained
-  ``imagecorruptions-imaug`` fork), severities 1..5 with the package's (224 px) constants;
+* the 19 ImageNet-C corruptions (origin ``imagenet-c``), severities 1..5, by the project's own
+  implementation (:mod:`robust.imagenet_c`) with a constants table: ``imagenet`` (the 224 px
+  constants of the ``imagecorruptions`` package, bit-identical to it), ``tinyimagenet`` (64 px)
+  or ``cifar`` (32 px), chosen by ``corrupt.constants`` (``auto``: by image size);
 * DeepCorrect's Gaussian blur and AWGN, 6 levels (``dc_blur``, ``dc_awgn``), with the seed's
   CIFAR table for small images or its ImageNet table for large ones (``TABLES``);
 * the recognition-aware processing tasks as same-size degradations, 5 levels each, the
   seed's setting at level 3 or 4 (``ra_bicubic``, ``ra_noise``, ``ra_jpeg``).
 
-Seeding. ``rng`` is the only source of randomness. Package corruptions draw one 32-bit
-integer from it (:func:`package_seed`) and give it to ``np.random.seed`` (what the package
-uses) and, for ``impulse_noise`` and ``glass_blur``, to the package's own ``seed`` argument,
-because scikit-image's ``random_noise`` and the fork's numba glass-blur kernel keep RNGs
-that ``np.random.seed`` does not reach. So every distortion, those two included, is a pure
-function of (image, level, rng state).
+CURE-TSR's 12 challenge types (``cure_*``) are names only: they exist as released files
+(``corrupt.source: released``, :mod:`robust.released`), not as functions.
+
+Seeding. ``rng`` is the only source of randomness. An ImageNet-C corruption draws one 32-bit
+integer from it (:func:`package_seed`) and seeds everything it draws with it (a
+``RandomState``, scikit-image's impulse noise, glass blur's compiled shuffle), exactly as the
+package is seeded by ``np.random.seed(seed)`` plus its ``seed`` argument. So every distortion
+is a pure function of (image, level, rng state) and any stored sample can be regenerated from
+the seed recorded beside it.
 
 Package bug handled: on small images ``spatter``'s water layer (levels 1-3) is sometimes
 empty and the package divides it by its maximum, 0/0, returning an all-NaN (garbage)
-image; the wrapper returns the image unchanged instead (no drops fell), which is what the
-package's formula gives for an empty layer. Seen on 3 of 200 32-px images at level 1.
+image; the own implementation returns the image unchanged instead (no drops fell), which is
+what the formula gives for an empty layer. Seen on 3 of 200 32-px images at level 1.
 
 Storage. Shards hold uint8 images, so the seeds' unclipped / unquantised float noise
-(DeepCorrect AWGN, RA denoising) is rounded and clipped to [0, 255]; the package truncates
-its float results (``np.uint8``), which is kept for parity with it.
+(DeepCorrect AWGN, RA denoising) is rounded and clipped to [0, 255]; the ImageNet-C
+corruptions truncate their float results (``np.uint8``), as the package does.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from robust import imagenet_c
 from robust.errors import ParamError
 
 Fn = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
@@ -47,13 +53,21 @@ IMAGENET_C = (
     "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
 )  # fmt: skip
 IMAGENET_C_EXTRA = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+#: CURE-TSR's 12 challenge types (codes 01-12), read from the released challenge folders only
+CURE_TSR = (
+    "cure_decolorization", "cure_lens_blur", "cure_codec_error", "cure_darkening", "cure_dirty_lens", "cure_exposure",
+    "cure_gaussian_blur", "cure_noise", "cure_rain", "cure_shadow", "cure_snow", "cure_haze",
+)  # fmt: skip
 FAMILIES = {
-    "noise": ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "dc_awgn", "ra_noise"),
-    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "gaussian_blur", "dc_blur", "ra_bicubic"),
-    "weather": ("snow", "frost", "fog", "spatter"),
-    "digital": ("brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression", "saturate", "ra_jpeg"),
+    "noise": ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "dc_awgn", "ra_noise", "cure_noise"),
+    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur", "gaussian_blur", "dc_blur", "ra_bicubic",
+             "cure_lens_blur", "cure_gaussian_blur"),
+    "weather": ("snow", "frost", "fog", "spatter", "cure_dirty_lens", "cure_rain", "cure_shadow", "cure_snow", "cure_haze"),
+    "digital": ("brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression", "saturate", "ra_jpeg",
+                "cure_decolorization", "cure_codec_error", "cure_darkening", "cure_exposure"),
 }
-#: corruptions whose package randomness is not reached by ``np.random.seed`` (see module doc)
+#: corruptions whose package randomness is not reached by ``np.random.seed``: the package
+#: takes their seed as an argument (what the parity tests give it)
 OWN_RNG = ("impulse_noise", "glass_blur")
 
 #: level tables of the project's own distortions; ``dc_*`` have a CIFAR (<= 64 px) and an ImageNet table
@@ -82,6 +96,7 @@ class Distortion:
     levels: int
     fn: Fn = field(repr=False)
     table: tuple[float, ...] | None = None  # the per-level parameter, for the project's own
+    constants: str | None = None  # the ImageNet-C constants table (imagenet | tinyimagenet | cifar)
 
     def __call__(self, image: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray:
         if not isinstance(level, (int, np.integer)) or not 1 <= level <= self.levels:
@@ -95,7 +110,7 @@ class Distortion:
     def with_table(self, table: Sequence[float]) -> "Distortion":
         """The same distortion with another level table (the number of levels follows it)."""
         if self.table is None:
-            raise ParamError(f"{self.name} has the package's fixed severities; its table cannot be changed.", "edit only the tables of dc_* and ra_* distortions.")
+            raise ParamError(f"{self.name} is an ImageNet-C corruption; its severities come from a constants table.", "choose the table with corrupt.constants; edit level tables only for dc_* and ra_* distortions.")
         values = tuple(float(v) for v in table)
         if not values:
             raise ParamError(f"The level table of {self.name} is empty.", "give at least one value.")
@@ -108,26 +123,19 @@ def package_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**32))
 
 
-def _package_fn(name: str) -> Fn:
+def _imagenet_c_fn(name: str, constants: imagenet_c.Constants) -> Fn:
     def apply(image: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray:
-        from imagecorruptions import corrupt
-
-        seed = package_seed(rng)
-        np.random.seed(seed)
-        kwargs = {"seed": seed} if name in OWN_RNG else {}
-        if name != "spatter":
-            return corrupt(image, corruption_name=name, severity=level, **kwargs)
-        try:
-            with np.errstate(invalid="raise"):
-                return corrupt(image, corruption_name=name, severity=level, **kwargs)
-        except FloatingPointError:
-            # package bug: on small images the water layer (levels 1-3) can be empty and is
-            # divided by its max, 0/0 = NaN for every pixel; with no drops the package's own
-            # formula leaves the image as it was, so return it unchanged
-            return image.copy()
+        return imagenet_c.corrupt(image, name, level, constants, package_seed(rng))
 
     apply.__name__ = name
     return apply
+
+
+def with_constants(distortion: Distortion, table: imagenet_c.Constants) -> Distortion:
+    """An ImageNet-C corruption with another constants table."""
+    if distortion.origin != "imagenet-c":
+        raise ParamError(f"{distortion.name} is not an ImageNet-C corruption; it has no constants table.", "set constants only for the 19 ImageNet-C corruptions.")
+    return Distortion(distortion.name, distortion.family, distortion.origin, 5, _imagenet_c_fn(distortion.name, table), None, table.name)
 
 
 # -- the project's own distortions -------------------------------------------------------------
@@ -171,21 +179,23 @@ def _table_fn(name: str, table: tuple[float, ...]) -> Fn:
     raise KeyError(name)
 
 
-def _family(name: str) -> str:
+def family_of(name: str) -> str:
+    """The family (noise | blur | weather | digital) of a distortion or CURE-TSR challenge name."""
     return next(family for family, names in FAMILIES.items() if name in names)
 
 
 def _build() -> dict[str, Distortion]:
-    registry = {name: Distortion(name, _family(name), "imagecorruptions", 5, _package_fn(name)) for name in IMAGENET_C + IMAGENET_C_EXTRA}
+    registry = {name: Distortion(name, family_of(name), "imagenet-c", 5, _imagenet_c_fn(name, imagenet_c.IMAGENET), None, "imagenet")
+                for name in IMAGENET_C + IMAGENET_C_EXTRA}
     for name, tables in TABLES.items():
         table = tables.get("cifar", tables.get("default"))
         assert table is not None
         origin = "deepcorrect" if name.startswith("dc_") else "recognition-aware"
-        registry[name] = Distortion(name, _family(name), origin, len(table), _table_fn(name, table), table)
+        registry[name] = Distortion(name, family_of(name), origin, len(table), _table_fn(name, table), table)
     return registry
 
 
-#: name -> Distortion (own distortions with their default / CIFAR table)
+#: name -> Distortion (ImageNet-C corruptions with the imagenet constants, own distortions with their default / CIFAR table)
 DISTORTIONS: dict[str, Distortion] = _build()
 #: suite name -> distortion names, as selected in params.yaml
 SUITES: dict[str, tuple[str, ...]] = {
@@ -193,7 +203,10 @@ SUITES: dict[str, tuple[str, ...]] = {
     "imagenet_c_extra": IMAGENET_C_EXTRA,
     "deepcorrect": ("dc_blur", "dc_awgn"),
     "restoration": ("ra_bicubic", "ra_noise", "ra_jpeg"),
+    "cure_tsr": CURE_TSR,
 }
+#: distortions that exist only as released files (``corrupt.source: released``), not as functions
+RELEASED_ONLY = frozenset(CURE_TSR)
 
 
 def get(name: str) -> Distortion:
@@ -212,14 +225,21 @@ def suite(name: str) -> tuple[str, ...]:
     return SUITES[name]
 
 
-def configured(name: str, table_params: dict | None, image_size: int) -> Distortion:
-    """The distortion with the level table chosen in params.yaml (``distortions.<name>``).
+def configured(name: str, table_params: dict | None, image_size: int, constants: str = "auto") -> Distortion:
+    """The distortion with the level table chosen in params.yaml.
 
-    For ``dc_*`` the params hold ``table: auto | cifar | imagenet`` plus both tables; ``auto``
-    takes the CIFAR table for images up to 64 px. For ``ra_*`` they hold ``levels: [...]``.
-    Package corruptions take no table.
+    ImageNet-C corruptions take the constants table ``constants`` (``corrupt.constants``:
+    ``auto | imagenet | tinyimagenet | cifar``; ``auto`` by ``image_size``, see
+    :func:`robust.imagenet_c.choose_constants`). For ``dc_*`` the ``distortions.<name>`` params
+    hold ``table: auto | cifar | imagenet`` plus both tables; ``auto`` takes the CIFAR table for
+    images up to 64 px. For ``ra_*`` they hold ``levels: [...]``.
     """
     distortion = get(name)
+    if distortion.origin == "imagenet-c":
+        if constants not in imagenet_c.CONSTANTS_CHOICES:
+            raise ParamError(f"corrupt.constants is {constants!r}.", f"use one of: {' | '.join(imagenet_c.CONSTANTS_CHOICES)}.")
+        table = imagenet_c.choose_constants(constants, image_size)
+        return distortion if table.name == distortion.constants else with_constants(distortion, table)
     if distortion.table is None or not table_params:
         return distortion
     if "table" in table_params:

@@ -136,3 +136,48 @@ def truncate(path: Path) -> None:
     """Cut an image file in half, as an interrupted copy would."""
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
+
+
+# -- released corrupted test sets -------------------------------------------------------------
+def write_cifar_c(root: Path, labels, images: np.ndarray | None = None, names: tuple[str, ...] = ("fog",), severities: int = 5, seed: int = 0) -> dict:
+    """CIFAR-10-C / CIFAR-100-C: ``<name>.npy`` uint8 (severities x n, 32, 32, 3), severity-major
+    (rows ``(s - 1) * n + i`` = severity s of test image i), and ``labels.npy`` (the test labels
+    repeated per severity). With the clean test ``images`` each severity is a noisier copy of
+    them, otherwise random images."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels, dtype=np.uint8)
+    n = len(labels)
+    base = images if images is not None else _image(rng, 32 * n, 32).reshape(n, 32, 32, 3)
+    root.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for name in names:
+        levels = [np.clip(base.astype(np.int16) + rng.integers(-8 * s, 8 * s + 1, size=base.shape), 0, 255).astype(np.uint8) for s in range(1, severities + 1)]
+        arrays[name] = np.concatenate(levels)
+        np.save(root / f"{name}.npy", arrays[name])
+    np.save(root / "labels.npy", np.tile(labels, severities))
+    return {"path": root, "arrays": arrays, "labels": np.tile(labels, severities)}
+
+
+def write_tiny_imagenet_c(root: Path, wnids: tuple[str, ...] = ("n01", "n02", "n03"), per_class: int = 2, names: tuple[str, ...] = ("fog",),
+                          severities: int = 5, size: int = 64, seed: int = 0) -> dict:
+    """Tiny-ImageNet-C / ImageNet-C: ``<name>/<severity>/<wnid>/val_<i>.JPEG`` (JPEG quality 85,
+    ``size`` x ``size``). Returns the relative path of every file written."""
+    rng = np.random.default_rng(seed)
+    files = []
+    for name in names:
+        for severity in range(1, severities + 1):
+            for wnid in wnids:
+                folder = root / name / str(severity) / wnid
+                folder.mkdir(parents=True)
+                for i in range(per_class):
+                    path = folder / f"val_{i}.JPEG"
+                    Image.fromarray(_image(rng, size, size)).save(path, format="JPEG", quality=85)
+                    files.append(path.relative_to(root).as_posix())
+    return {"path": root, "files": files}
+
+
+def write_cure_tsr_challenges(root: Path, ctypes: tuple[int, ...] = (7,), levels: tuple[int, ...] = (1, 2, 3, 4, 5), **kwargs) -> Path:
+    """cure-tsr/ with RealChallengeFree/ and RealChallenge/TT_LL/{train,val,test}/*.bmp for every
+    challenge type in ``ctypes`` at every level in ``levels`` (see :func:`write_cure_tsr`)."""
+    challenges = tuple(f"{t:02d}_{level:02d}" for t in ctypes for level in levels)
+    return write_cure_tsr(root, challenges=challenges, **kwargs)

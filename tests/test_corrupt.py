@@ -1,4 +1,4 @@
-"""The corrupt stage: pairing with clean shards, parity with imagecorruptions, byte-identical rebuilds."""
+"""The corrupt stage: pairing with clean shards, parity with imagecorruptions, constants provenance, byte-identical rebuilds."""
 
 import json
 
@@ -46,7 +46,7 @@ def test_output_pairs_with_clean_and_records_provenance(clean, tmp_path):
 @pytest.mark.parametrize("name", D.IMAGENET_C + D.IMAGENET_C_EXTRA)
 def test_stored_samples_equal_the_package_called_with_the_recorded_seed(clean, tmp_path, name):
     level = 4
-    corrupt(clean, tmp_path / name, D.get(name), level, CorruptParams(workers=1))
+    corrupt(clean, tmp_path / name, D.configured(name, None, 32, constants="imagenet"), level, CorruptParams(workers=1))
     by_key = {s["__key__"]: s for s in samples(clean / "test")}
     for sample in samples(tmp_path / name / "test")[:3]:
         meta = json.loads(sample["json"])
@@ -73,13 +73,40 @@ def test_jpeg_storage_option(clean, tmp_path):
     assert read_info(tmp_path / "j" / "test")["format"] == "jpg"
 
 
-def test_small_images_are_refused_for_package_corruptions(tmp_path):
+def test_imagenet_c_corruptions_work_down_to_8_px_and_refuse_smaller(tmp_path):
     prepare(DataParams(image_size=28, train_size=12, val_size=12, test_size=12, workers=1), tmp_path / "clean")
-    with pytest.raises(DataError, match="at least 32 px"):
-        corrupt(tmp_path / "clean", tmp_path / "out", D.get("fog"), 1, CorruptParams(workers=1))
+    corrupt(tmp_path / "clean", tmp_path / "fog", D.configured("fog", None, 28), 5, CorruptParams(workers=1))
+    assert read_info(tmp_path / "fog" / "test")["distortion"]["constants"] == "cifar"
+    prepare(DataParams(image_size=6, train_size=12, val_size=12, test_size=12, workers=1), tmp_path / "tiny")
+    with pytest.raises(DataError, match="at least 8 px"):
+        corrupt(tmp_path / "tiny", tmp_path / "out", D.get("fog"), 1, CorruptParams(workers=1))
     assert not (tmp_path / "out").exists()
-    corrupt(tmp_path / "clean", tmp_path / "out", D.get("dc_awgn"), 1, CorruptParams(workers=1))  # own ones work at any size
-    assert read_info(tmp_path / "out" / "test")["image_size"] == 28
+    corrupt(tmp_path / "tiny", tmp_path / "out", D.get("dc_awgn"), 1, CorruptParams(workers=1))  # own ones work at any size
+    assert read_info(tmp_path / "out" / "test")["image_size"] == 6
+
+
+def test_each_level_records_its_constants_table_and_values(clean, tmp_path):
+    from robust.corrupt import corrupt_from_params
+    from robust import imagenet_c
+
+    params = {"corrupt": {"workers": 1}}
+    infos = corrupt_from_params(params, "fog", clean, tmp_path / "auto")  # 32 px -> cifar
+    for level in (1, 5):
+        recorded = infos[level]["test"]["distortion"]
+        assert recorded["constants"] == "cifar" and recorded["origin"] == "imagenet-c"
+        assert recorded["value"] == list(imagenet_c.CIFAR.level("fog", level))
+        assert recorded["table"] == imagenet_c.level_values(imagenet_c.CIFAR, "fog")
+        assert read_info(tmp_path / "auto" / str(level) / "test")["distortion"] == recorded
+    sample = json.loads(samples(tmp_path / "auto" / "1" / "test")[0]["json"])
+    assert "constants" not in sample and "value" not in sample  # per level, not per sample
+    imagenet = corrupt_from_params({"corrupt": {"workers": 1, "constants": "imagenet"}}, "fog", clean, tmp_path / "imagenet")
+    assert imagenet[3]["test"]["distortion"]["constants"] == "imagenet"
+    assert imagenet[3]["test"]["shards"] != infos[3]["test"]["shards"]
+    with pytest.raises(ParamError, match="corrupt.constants"):
+        corrupt_from_params({"corrupt": {"constants": "cifar10"}}, "fog", clean, tmp_path / "bad")
+    with pytest.raises(DataError, match="only as released files"):
+        corrupt_from_params({"corrupt": {}}, "cure_haze", clean, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
 
 
 def test_missing_clean_split_fails_without_output(clean, tmp_path):

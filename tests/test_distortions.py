@@ -20,7 +20,8 @@ def test_registry_holds_the_19_package_corruptions_in_order_and_the_suites():
     assert D.IMAGENET_C + D.IMAGENET_C_EXTRA == tuple(get_corruption_names("all"))
     assert D.SUITES["imagenet_c"] == tuple(get_corruption_names("common"))
     assert D.SUITES["imagenet_c_extra"] == tuple(get_corruption_names("validation"))
-    assert set(D.DISTORTIONS) == {n for names in D.SUITES.values() for n in names}
+    assert set(D.DISTORTIONS) == {n for names in D.SUITES.values() for n in names} - D.RELEASED_ONLY
+    assert D.SUITES["cure_tsr"] == tuple(sorted(D.RELEASED_ONLY, key=D.CURE_TSR.index)) and len(D.CURE_TSR) == 12
     assert D.get("dc_blur").levels == 6 and D.get("fog").levels == 5 and D.get("ra_jpeg").levels == 5
 
 
@@ -91,11 +92,26 @@ def test_configured_tables_auto_cifar_imagenet_and_override():
     assert D.configured("dc_blur", {**dc, "table": "imagenet"}, 32).table == (1, 2, 3, 4, 5, 6)
     three = D.configured("ra_noise", {"levels": [0.1, 0.2, 0.3]}, 32)
     assert three.levels == 3 and three.table == (0.1, 0.2, 0.3)
-    assert D.configured("fog", None, 32) is D.get("fog")
     with pytest.raises(ParamError, match="distortions.dc_blur.table"):
         D.configured("dc_blur", {**dc, "table": "tiny"}, 32)
-    with pytest.raises(ParamError, match="fixed severities"):
+    with pytest.raises(ParamError, match="constants table"):
         D.get("fog").with_table([1, 2])
+
+
+def test_configured_imagenet_c_corruptions_take_the_constants_table_by_size_or_by_name():
+    from robust import imagenet_c
+
+    assert D.get("fog").constants == "imagenet"  # the registry's default: the package's constants
+    assert [D.configured("fog", None, size).constants for size in (32, 64, 224)] == ["cifar", "tinyimagenet", "imagenet"]
+    assert D.configured("fog", None, 224) is D.get("fog")
+    assert D.configured("fog", None, 32, constants="imagenet") is D.get("fog")
+    x = image(32)
+    fog = D.configured("fog", None, 32, constants="tinyimagenet")
+    seed = D.package_seed(np.random.default_rng(5))
+    np.testing.assert_array_equal(fog(x, 2, np.random.default_rng(5)), imagenet_c.corrupt(x, "fog", 2, imagenet_c.TINYIMAGENET, seed))
+    with pytest.raises(ParamError, match="corrupt.constants"):
+        D.configured("fog", None, 32, constants="cifar10")
+    assert D.configured("dc_blur", None, 32, constants="imagenet").constants is None  # own distortions have none
 
 
 def test_params_match_the_registry_defaults():

@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+
+from robust.data.shards import read_tar
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("deepcorrect_net", "alexnet_small", "finetune-dc_awgn", "deepcorrect-dc_awgn", "ant1x1")
@@ -31,7 +34,7 @@ def repo(tmp_path_factory):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(train_size=24, val_size=12, test_size=12, shard_size=8)
-    params["corrupt"]["suites"] = {"imagenet_c": ["contrast"], "imagenet_c_extra": [], "deepcorrect": ["dc_awgn"], "restoration": ["ra_jpeg"]}
+    params["corrupt"]["suites"] = {"imagenet_c": ["contrast"], "imagenet_c_extra": [], "deepcorrect": ["dc_awgn"], "restoration": ["ra_jpeg"], "cure_tsr": []}
     clean, base = "data/shards/clean", "data/models/deepcorrect_net/model.pt"
     params["models"] = {
         "deepcorrect_net": {"method": "baseline", "start": clean, "arch": "deepcorrect_net", "width": 0.25},
@@ -143,3 +146,71 @@ def test_report_figures_page_and_dvc_plots_show_offline(repo):
     rendered = (repo / "plots_page" / "index.html").read_text()
     assert "vegaEmbed(" in rendered and not re.search(r"<script[^>]*src\s*=\s*[\"']?https?://", rendered)
     assert "train/loss.tsv" in rendered and "severity/contrast.csv" in rendered
+
+
+@pytest.fixture(scope="module")
+def cifar_repo(tmp_path_factory):
+    """A CIFAR-10 pipeline (two baselines, two ImageNet-C corruptions) with a CIFAR-10-C folder
+    beside it, first run on generated corruptions (``constants: auto`` -> cifar)."""
+    from formats import write_cifar, write_cifar_c
+
+    base = tmp_path_factory.mktemp("cifar-pipeline")
+    truth = write_cifar(base / "raw", "cifar10", n_train=40, n_test=10)
+    released = write_cifar_c(base / "CIFAR-10-C", truth["labels"]["test"], truth["images"]["test"], names=("fog", "contrast"))
+    repo = base / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("stages", "robust"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(source="cifar10", root=str(truth["path"]), train_size=None, val_size=None, test_size=None, shard_size=8)
+    params["corrupt"]["suites"] = {"imagenet_c": ["fog", "contrast"], "imagenet_c_extra": [], "deepcorrect": ["dc_awgn"], "restoration": [], "cure_tsr": []}
+    clean = "data/shards/clean"
+    params["models"] = {
+        "deepcorrect_net": {"method": "baseline", "start": clean, "arch": "deepcorrect_net", "width": 0.25},
+        "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1},
+    }
+    params["methods"]["deepcorrect"]["ranking"]["per_class"] = 1
+    params["train"].update(epochs=1, batch_size=8, workers=0)
+    params["evaluate"]["batch_size"] = 5
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for command in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "test"]):
+        subprocess.run(["git", *command], cwd=repo, check=True)
+    dvc(repo, "init", "-q")
+    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")
+    commit(repo, "pipeline")
+    dvc(repo, "repro")
+    commit(repo, "generated corruptions")
+    return {"repo": repo, "truth": truth, "released": released}
+
+
+def test_released_cifar_10_c_evaluates_through_the_pipeline(cifar_repo):
+    repo, released = cifar_repo["repo"], cifar_repo["released"]
+    generated = json.loads((repo / "metrics/eval/deepcorrect_net.json").read_text())
+    assert generated["constants"] == {"fog": "cifar", "contrast": "cifar", "dc_awgn": None}  # auto at 32 px
+    assert json.loads((repo / "data/shards/corrupt/fog/1/test/info.json").read_text())["distortion"]["constants"] == "cifar"
+    out = dvc(repo, "exp", "run", "-S", "corrupt.source=released", "-S", f"corrupt.root={released['path']}")
+    assert "Running stage 'corrupt-imagenet-c@fog'" in out and "Running stage 'evaluate@deepcorrect_net'" in out
+    assert "Running stage 'train@" not in out and "Running stage 'corrupt-deepcorrect@" not in out  # only what reads the released files
+    result = json.loads((repo / "metrics/eval/deepcorrect_net.json").read_text())
+    assert result["constants"] == {"fog": "released", "contrast": "released", "dc_awgn": None}
+    assert [result["distortions"]["fog"]["levels"][str(s)]["n"] for s in range(1, 6)] == [10] * 5
+    for level in (1, 5):
+        folder = repo / f"data/shards/corrupt/fog/{level}/test"
+        info = json.loads((folder / "info.json").read_text())
+        assert info["released"]["layout"] == "cifar-c" and info["released"]["root"] == str(released["path"])
+        stored = np.load(folder / "images.npy")  # clean test order: the released rows of this severity, in the clean shards' order
+        clean = {s["__key__"]: s for shard in json.loads((repo / "data/shards/clean/test/info.json").read_text())["shards"]
+                 for s in read_tar(repo / "data/shards/clean/test" / shard["name"])}
+        order = [json.loads(clean[key]["json"])["index"] for key in keys(folder)]
+        np.testing.assert_array_equal(stored, released["arrays"]["fog"][(level - 1) * 10 + np.array(order)])
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    assert summary["constants"]["fog"] == "released"
+    assert "made with the released corrupted files" in (repo / "metrics/report.md").read_text()
+    assert "up to date" in dvc(repo, "status")
+
+
+def keys(folder: Path) -> list[str]:
+    info = json.loads((folder / "info.json").read_text())
+    return [s["__key__"] for shard in info["shards"] for s in read_tar(folder / shard["name"])]

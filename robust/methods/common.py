@@ -106,8 +106,10 @@ def load_base(ctx: Context, weights: Path | None = None) -> Classifier:
 
 
 def configured_distortion(ctx: Context, name: str) -> distortions.Distortion:
-    """The distortion ``name`` with the level table evaluation uses (``distortions.<name>``)."""
-    return distortions.configured(name, (ctx.params.get("distortions") or {}).get(name), ctx.image_size)
+    """The distortion ``name`` with the level table evaluation uses (``distortions.<name>``, or
+    for an ImageNet-C corruption the ``corrupt.constants`` table)."""
+    constants = (ctx.params.get("corrupt") or {}).get("constants", "auto")
+    return distortions.configured(name, (ctx.params.get("distortions") or {}).get(name), ctx.image_size, constants)
 
 
 def to_pixels(images: torch.Tensor) -> np.ndarray:

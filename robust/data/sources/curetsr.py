@@ -90,7 +90,9 @@ class CureTsrSource(FileSource):
     def classes(self) -> list[str]:
         return [f"sign_{i:02d}" for i in range(1, NUM_SIGNS + 1)]
 
-    def splits(self) -> dict[str, list[Record]]:
+    def splits(self, need_train: bool = True) -> dict[str, list[Record]]:
+        """Records per split folder present; ``need_train=False`` accepts a test-only
+        challenge folder (what a released-set evaluation reads)."""
         out: dict[str, list[Record]] = {}
         for split in ("train", "val", "test"):
             folder = self.folder / split
@@ -107,6 +109,6 @@ class CureTsrSource(FileSource):
                     )
                 records.append(self.file_record(path, fields["sign"] - 1, **fields))
             out[split] = records
-        if "train" not in out or not out["train"]:
+        if need_train and not out.get("train"):
             raise DataError(f"{self.folder}/train holds no .bmp image.", FIX)
         return out
