@@ -10,7 +10,16 @@ The result (``metrics/eval/<model>.json``) holds, in fractions:
 * ``deepcorrect``: for ``dc_blur`` / ``dc_awgn``, the mean top-1 over clean + every level
   (7 values, the seed's "averaged over all levels");
 * ``published_alexnet`` (only with ``baseline: alexnet-imagenet-c``, i.e. real ImageNet-C
-  data): CE / mCE / relative mCE against AlexNet's published errors.
+  data): CE / mCE / relative mCE against AlexNet's published errors;
+* ``constants``: per distortion, the ImageNet-C constants table its shards were made with
+  (``imagenet`` / ``tinyimagenet`` / ``cifar``), ``released`` for a released set, None for the
+  project's own distortions; ``num_classes`` and per-level ``n`` (for chance-level checks).
+
+``baseline: alexnet-imagenet-c`` compares with errors measured on ImageNet-C itself, so it is
+refused (:func:`imagenet_c_mismatch`) unless the data are ImageNet-C-like: 224 px images, the
+ImageNet-C corruptions made with the ``imagenet`` constants and stored as JPEG quality 85, or
+the released ImageNet-C files. ``evaluate.force_baseline: true`` compares anyway, with a
+warning in the log and in the result.
 
 CE / mCE against the pipeline's own AlexNet need that model's errors too, so the ``report``
 stage computes them from every model's file (``metrics/summary.json``).
@@ -18,6 +27,7 @@ stage computes them from every model's file (``metrics/summary.json``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,12 +36,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from robust.data.shards import write_json
+from robust.data.shards import read_info, write_json
 from robust.distortions import IMAGENET_C, SUITES
 from robust.engine import evaluate, inference_model, pick_device
 from robust.methods import load_model
 from robust.metrics import ALEXNET_IMAGENET_C, mce_report
+from robust.errors import ParamError
 from robust.params import Section, is_int, require
+
+IMAGENET_C_SIZE = 224  # ImageNet-C's images: 224 x 224 centre crops
+IMAGENET_C_QUALITY = 85  # ... stored as JPEG quality 85
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,7 @@ class EvaluateParams(Section):
 
     normaliser: str | None = "alexnet_small"
     baseline: str = "pipeline"
+    force_baseline: bool = False
     batch_size: int = 128
     workers: int = 0
     device: str = "auto"
@@ -50,6 +65,8 @@ class EvaluateParams(Section):
     def validate(self, section: str = "evaluate") -> None:
         require(self.baseline in ("pipeline", "alexnet-imagenet-c"), f"{section}.baseline", self.baseline,
                 "pipeline (the normaliser model) | alexnet-imagenet-c (published AlexNet errors, for real ImageNet-C data)")
+        require(isinstance(self.force_baseline, bool), f"{section}.force_baseline", self.force_baseline,
+                "false (refuse alexnet-imagenet-c on data unlike ImageNet-C) | true (compare anyway, with a warning)")
         require(self.normaliser is None or isinstance(self.normaliser, str), f"{section}.normaliser", self.normaliser, "a key of models: or null")
         require(is_int(self.batch_size) and self.batch_size >= 1, f"{section}.batch_size", self.batch_size, "an integer >= 1")
         require(is_int(self.workers) and self.workers >= 0, f"{section}.workers", self.workers, "an integer >= 0")
@@ -64,6 +81,42 @@ def built_levels(corrupt_root: Path, name: str, split: str = "test") -> list[int
     return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / split / "info.json").is_file())
 
 
+def level_constants(info: dict[str, Any]) -> str | None:
+    """The constants table a distorted test set was made with, from its ``info.json``:
+    ``imagenet`` / ``tinyimagenet`` / ``cifar``, ``released`` for a released set, None for
+    the project's own distortions."""
+    if "released" in info:
+        return "released"
+    return (info.get("distortion") or {}).get("constants")
+
+
+def imagenet_c_mismatch(clean_info: dict[str, Any], level_infos: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Why the data are not ImageNet-C-like (empty when they are): what the published
+    AlexNet errors were measured on is 224 px images, the 19 corruptions with the ImageNet
+    constants, stored as JPEG quality 85 (or the released ImageNet-C files themselves)."""
+    problems = []
+    if clean_info.get("image_size") != IMAGENET_C_SIZE:
+        problems.append(f"the images are {clean_info.get('image_size')} px, not {IMAGENET_C_SIZE}")
+    for name, infos in level_infos.items():
+        for info in infos:
+            level = (info.get("distortion") or {}).get("level")
+            if "released" in info:
+                if info["released"].get("layout") != "imagenet-c" or info.get("source") == "tinyimagenet":
+                    problems.append(f"{name} level {level} is a released {info.get('source')} set, not ImageNet-C")
+                    break
+                continue
+            constants = level_constants(info)
+            if constants != "imagenet":
+                problems.append(f"{name} was made with the {constants} constants, not imagenet (corrupt.constants)")
+                break
+            quality = (info.get("params") or {}).get("jpg_quality")
+            if info.get("format") != "jpg" or quality != IMAGENET_C_QUALITY:
+                problems.append(f"{name} is stored as {info.get('format')}" + (f" q{quality}" if info.get("format") == "jpg" else "")
+                                + f", not JPEG q{IMAGENET_C_QUALITY} (corrupt.format, corrupt.jpg_quality)")
+                break
+    return problems
+
+
 def evaluate_model(
     model: nn.Module,
     clean_dir: str | Path,
@@ -75,24 +128,44 @@ def evaluate_model(
     workers: int = 0,
     device: torch.device | None = None,
     baseline: str = "pipeline",
+    force_baseline: bool = False,
     amp: bool = False,
 ) -> dict[str, Any]:
     """Accuracy on the clean split and on every built level of ``distortions`` (see module doc)."""
     corrupt_root = Path(corrupt_root)
+    clean_info = read_info(Path(clean_dir) / split)
+    jobs = [(name, level) for name in distortions for level in built_levels(corrupt_root, name, split)]
+    infos = {job: read_info(corrupt_root / job[0] / str(job[1]) / split) for job in jobs}
+    mismatch = []
+    if baseline == "alexnet-imagenet-c":
+        published = {name: [infos[(n, lv)] for n, lv in jobs if n == name] for name in ALEXNET_IMAGENET_C["corruptions"]}
+        mismatch = imagenet_c_mismatch(clean_info, {name: levels for name, levels in published.items() if levels})
+        if mismatch and not force_baseline:
+            raise ParamError(
+                "evaluate.baseline: alexnet-imagenet-c compares with AlexNet's errors on ImageNet-C, but these data are not "
+                f"ImageNet-C-like: {'; '.join(mismatch)}.",
+                "use evaluate.baseline: pipeline (the pipeline's own normaliser model), or build ImageNet-C-like data "
+                "(224 px, corrupt.constants: imagenet, corrupt.format: jpg, jpg_quality: 85, or corrupt.source: released), "
+                "or set evaluate.force_baseline: true to compare anyway with a warning.",
+            )
+        if mismatch:
+            warnings.warn(f"evaluate.force_baseline: comparing with ImageNet-C's published AlexNet errors on other data: {'; '.join(mismatch)}", stacklevel=2)
     model = inference_model(model, device)  # prepared once for every test set
     clean = evaluate(model, Path(clean_dir) / split, batch_size=batch_size, workers=workers, device=device, desc=False, amp=amp)
-    result: dict[str, Any] = {"split": split, "n": clean["n"], "clean": {"top1": clean["top1"], "top5": clean["top5"], "error": 1 - clean["top1"]}}
-    jobs = [(name, level) for name in distortions for level in built_levels(corrupt_root, name, split)]
+    result: dict[str, Any] = {"split": split, "n": clean["n"], "num_classes": clean_info["num_classes"],
+                              "clean": {"top1": clean["top1"], "top5": clean["top5"], "error": 1 - clean["top1"]}}
     per: dict[str, dict[str, Any]] = {}
     for name, level in tqdm(jobs, desc="evaluate", unit="set", disable=None):
         scores = evaluate(model, corrupt_root / name / str(level) / split, batch_size=batch_size, workers=workers, device=device, desc=False, amp=amp)
-        per.setdefault(name, {"levels": {}})["levels"][str(level)] = {"top1": scores["top1"], "top5": scores["top5"]}
+        entry = per.setdefault(name, {"constants": level_constants(infos[(name, level)]), "levels": {}})
+        entry["levels"][str(level)] = {"top1": scores["top1"], "top5": scores["top5"], "n": scores["n"]}
     for name, entry in per.items():
         top1 = [v["top1"] for v in entry["levels"].values()]
         entry["mean_top1"] = sum(top1) / len(top1)
         entry["mean_top5"] = sum(v["top5"] for v in entry["levels"].values()) / len(top1)
         entry["mean_error"] = 1 - entry["mean_top1"]
     result["distortions"] = per
+    result["constants"] = {name: entry["constants"] for name, entry in per.items()}
     common = [n for n in IMAGENET_C if n in per]
     if common:
         result["imagenet_c_top1"] = sum(per[n]["mean_top1"] for n in common) / len(common)
@@ -104,6 +177,8 @@ def evaluate_model(
     }
     if baseline == "alexnet-imagenet-c":
         result["published_alexnet"] = mce_report(errors_of(result), ALEXNET_IMAGENET_C)
+        if mismatch:
+            result["published_alexnet"]["warning"] = "forced on data unlike ImageNet-C: " + "; ".join(mismatch)
     return result
 
 
@@ -128,7 +203,8 @@ def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, c
     suites = (params.get("corrupt") or {}).get("suites") or {}
     names = [n for suite in SUITES for n in suites.get(suite) or []]
     result = {"model": name, "parameters": counts, **evaluate_model(model, clean, corrupt_root, names, batch_size=settings.batch_size,
-                                              workers=settings.workers, device=device, baseline=settings.baseline, amp=settings.amp)}
+                                              workers=settings.workers, device=device, baseline=settings.baseline,
+                                              force_baseline=settings.force_baseline, amp=settings.amp)}
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     write_json(Path(out_dir) / f"{name}.json", result)
     return result

@@ -8,8 +8,8 @@ and ``metrics/report.html``:
 * ``ce_heatmap.png``: per-corruption CE relative to the normaliser (models x corruptions);
 * ``deepcorrect_curves.png``: DeepCorrect's ideal-correction curves (when ranked);
 * ``distortions.png``: one test image under every distortion at levels 1, 3 and 5, titled with
-  the table value that made it (the package corruptions: the ImageNet-C constants of that
-  severity);
+  the table value that made it (ImageNet-C corruptions: the constants table's name and value,
+  ``released`` for a released set);
 * ``ant_noise.png``: what each ANT model's learned noise looks like, beside Gaussian noise
   of the same L2 norm (when an ANT model was trained).
 

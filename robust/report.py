@@ -6,6 +6,11 @@ own AlexNet evaluated on the same shards, ``evaluate.normaliser``), which is its
 the evaluated models. Tables follow the seeds' shapes: seed 003's per-corruption CE table
 (rows = models, ``mCE`` then the 15 corruptions alphabetically, AlexNet = 1.00) and a summary
 like seed 004's (clean top-1, corrupted top-1, mCE).
+
+The report also says what the benchmark was made of: the constants table of each distortion
+(``constants`` in ``summary.json``, from the shards' ``info.json`` via the evaluations), and it
+warns about any distortion that leaves every model at chance at every level (``no_signal``):
+such a distortion only pulls every CE towards 1 and hides the differences between methods.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -33,12 +39,46 @@ SHORT = {"brightness": "Bright.", "contrast": "Contrast", "defocus_blur": "Defoc
          "pixelate": "Pixel.", "shot_noise": "Shot", "snow": "Snow", "zoom_blur": "Zoom"}  # fmt: skip
 
 
+CHANCE_Z = 1.96  # a top-1 within chance + 1.96 binomial standard errors is "at chance" (95 %, one image set)
+
+
+def chance_band(num_classes: int, n: int) -> float:
+    """The highest top-1 still consistent with guessing among ``num_classes`` on ``n`` images:
+    ``1/K + 1.96 sqrt(p (1 - p) / n)`` (normal approximation to the binomial)."""
+    p = 1.0 / num_classes
+    return p + CHANCE_Z * math.sqrt(p * (1 - p) / max(n, 1))
+
+
+def no_signal(evals: dict[str, dict[str, Any]]) -> list[str]:
+    """Distortions at which every model scores at chance (:func:`chance_band`) at every level."""
+    names: dict[str, bool] = {}
+    for result in evals.values():
+        classes = result.get("num_classes")
+        if not classes:
+            return []
+        for name, entry in result.get("distortions", {}).items():
+            at_chance = all(v["top1"] <= chance_band(classes, v.get("n", result["n"])) for v in entry["levels"].values())
+            names[name] = names.get(name, True) and at_chance
+    return [name for name, flat in names.items() if flat]
+
+
+def benchmark_constants(evals: dict[str, dict[str, Any]]) -> dict[str, str | None]:
+    """Distortion -> constants table it was made with (the evaluations agree: same shards)."""
+    constants: dict[str, str | None] = {}
+    for result in evals.values():
+        for name, entry in result.get("distortions", {}).items():
+            constants.setdefault(name, entry.get("constants"))
+    return constants
+
+
 def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None) -> dict[str, Any]:
     """Per model: clean top-1, ImageNet-C-style top-1, mean corruption error, and, when the
-    normaliser was evaluated, CE per corruption, mCE, mCE over the extras and relative mCE (percent)."""
+    normaliser was evaluated, CE per corruption, mCE, mCE over the extras and relative mCE
+    (percent); for the benchmark: each distortion's constants table and those with no signal."""
     names = list(IMAGENET_C + IMAGENET_C_EXTRA)
     baseline = errors_of(evals[normaliser], names) if normaliser in evals else None
-    out: dict[str, Any] = {"normaliser": normaliser if baseline else None, "models": {}}
+    out: dict[str, Any] = {"normaliser": normaliser if baseline else None, "constants": benchmark_constants(evals),
+                           "no_signal": no_signal(evals), "models": {}}
     for model, result in evals.items():
         row: dict[str, Any] = {
             "clean_top1": result["clean"]["top1"],
@@ -131,6 +171,7 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: 
     norm = summary["normaliser"]
     lines += [f"Top-1 in percent; CE / mCE relative to `{norm}` = 100 (its own mCE is 100 by definition)." if norm else
               "No normaliser was evaluated, so CE / mCE are not available.", ""]
+    lines += constants_lines(summary.get("constants") or {}) + no_signal_lines(summary.get("no_signal") or [])
     lines += ["| model | clean top-1 | clean top-5 | corrupted top-1 (15 x 5) | mCE | relative mCE | mCE (4 extra) |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, row in models.items():
@@ -162,6 +203,32 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: 
             lines.append(f"| {dist} | " + " | ".join(cells) + f" | {_pct(entry['mean_top1'])} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+CONSTANTS_MEANING = {
+    "imagenet": "ImageNet-C's 224 px constants (the imagecorruptions package)",
+    "tinyimagenet": "Tiny-ImageNet-C's 64 px constants (Hendrycks' make_tinyimagenet_c.py)",
+    "cifar": "CIFAR-10-C's 32 px constants (Hendrycks' make_cifar_c.py)",
+    "released": "the released corrupted files (corrupt.source: released)",
+}
+
+
+def constants_lines(constants: dict[str, str | None]) -> list[str]:
+    """One line per constants table used: which distortions it made."""
+    by_table: dict[str, list[str]] = {}
+    for name, table in constants.items():
+        if table:
+            by_table.setdefault(table, []).append(name)
+    return [f"Benchmark: {', '.join(f'`{n}`' for n in names)} made with {CONSTANTS_MEANING.get(table, table)} (`{table}`)."
+            for table, names in by_table.items()] + ([""] if by_table else [])
+
+
+def no_signal_lines(names: list[str]) -> list[str]:
+    if not names:
+        return []
+    return [f"**Warning: no signal.** Every model is at chance (top-1 within 1.96 binomial standard errors of 1/classes) at every "
+            f"level of {', '.join(f'`{n}`' for n in names)}: these distortions only pull every CE towards 1. Check their "
+            "strength for this image size (corrupt.constants).", ""]
 
 
 def severity_curves(evals: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -219,8 +286,8 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
         for name in names:
             for level in set(figures.LEVELS_SHOWN) & set(built_levels(corrupt_dir, name)):
                 folder = corrupt_dir / name / str(level) / "test"
-                value = read_info(folder)["distortion"].get("value")
-                distorted.setdefault(name, {})[level] = (image(folder), f"value {value}" if value is not None else "ImageNet-C const.")
+                info = read_info(folder)
+                distorted.setdefault(name, {})[level] = (image(folder), level_caption(info))
         return figures.distortion_grid(showcase, distorted) if distorted else None
 
     def noise() -> bytes | None:
@@ -240,6 +307,19 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
         "distortions": grid,
         "ant_noise": noise,
     }
+
+
+def level_caption(info: dict[str, Any]) -> str:
+    """A distorted level's caption in the grid: its table value and, for ImageNet-C
+    corruptions, the constants table (``released`` for a released set)."""
+    if "released" in info:
+        return "released"
+    distortion = info.get("distortion") or {}
+    value, constants = distortion.get("value"), distortion.get("constants")
+    if isinstance(value, list):
+        value = f"[{value[0]:g}..{value[-1]:g}]" if len(value) > 3 else ",".join(f"{v:g}" for v in value)
+    text = f"{value}" if value is not None else ""
+    return f"{constants}: {text}" if constants else f"value {text}"
 
 
 def _inline(text: str) -> str:

@@ -33,6 +33,7 @@ def test_evaluate_model_scores_clean_and_every_built_level(data):
     assert built_levels(data / "corrupt", "fog") == [1, 2, 3, 4, 5] and built_levels(data / "corrupt", "snow") == []
     result = evaluate_model(model, data / "clean", data / "corrupt", ["fog", "snow", "dc_blur"], batch_size=8)
     assert result["n"] == 20 and set(result["distortions"]) == {"fog", "dc_blur"}
+    assert result["constants"] == {"fog": "imagenet", "dc_blur": None} and result["num_classes"] == 12
     fog = result["distortions"]["fog"]
     assert sorted(fog["levels"], key=int) == ["1", "2", "3", "4", "5"]
     assert fog["mean_top1"] == pytest.approx(sum(v["top1"] for v in fog["levels"].values()) / 5)
@@ -75,10 +76,32 @@ def test_report_divides_by_the_normaliser_and_fills_the_tables():
 def test_benchmark_command_scores_a_local_weights_file(data, tmp_path):
     model = create("deepcorrect_net", 12, width=0.1)
     torch.save(model.state_dict(), tmp_path / "weights.pt")
-    out = subprocess.run([sys.executable, "-m", "robust.cli", "benchmark", "deepcorrect_net", "--weights", str(tmp_path / "weights.pt"),
-                          "--option", "width", "0.1", "--clean", str(data / "clean"), "--corrupt", str(data / "corrupt"),
-                          "--baseline", "alexnet-imagenet-c"], capture_output=True, text=True)
+    command = [sys.executable, "-m", "robust.cli", "benchmark", "deepcorrect_net", "--weights", str(tmp_path / "weights.pt"),
+               "--option", "width", "0.1", "--clean", str(data / "clean"), "--corrupt", str(data / "corrupt"), "--baseline", "alexnet-imagenet-c"]
+    refused = subprocess.run(command, capture_output=True, text=True)
+    assert refused.returncode != 0 and "not ImageNet-C-like: the images are 32 px" in refused.stderr
+    assert "force_baseline" in refused.stderr and refused.stdout == ""
+    out = subprocess.run(command + ["--force-baseline"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
+    assert "comparing with ImageNet-C's published AlexNet errors on other data" in out.stderr
     result = json.loads(out.stdout)
     assert result["n"] == 20 and set(result["distortions"]) == {"fog", "dc_blur"}
     assert set(result["mce"]["ce"]) == {"fog"} and result["mce"]["mce"] > 0
+    assert result["mce"]["warning"].startswith("forced on data unlike ImageNet-C") and result["constants"] == {"fog": "imagenet", "dc_blur": None}
+
+
+def test_published_alexnet_baseline_needs_imagenet_c_like_data():
+    from robust.evaluation import imagenet_c_mismatch
+
+    def level(constants="imagenet", fmt="jpg", quality=85, **extra):
+        return {"distortion": {"name": "fog", "level": 1, "constants": constants}, "format": fmt, "params": {"jpg_quality": quality}, **extra}
+
+    assert imagenet_c_mismatch({"image_size": 224}, {"fog": [level()]}) == []
+    released = level(constants=None, released={"layout": "imagenet-c"}, source="imagefolder")
+    assert imagenet_c_mismatch({"image_size": 224}, {"fog": [released]}) == []
+    assert imagenet_c_mismatch({"image_size": 224}, {"fog": [{**released, "source": "tinyimagenet"}]}) == [
+        "fog level 1 is a released tinyimagenet set, not ImageNet-C"]
+    problems = imagenet_c_mismatch({"image_size": 32}, {"fog": [level("cifar")], "snow": [level(fmt="png")], "frost": [level(quality=90)]})
+    assert problems == ["the images are 32 px, not 224", "fog was made with the cifar constants, not imagenet (corrupt.constants)",
+                        "snow is stored as png, not JPEG q85 (corrupt.format, corrupt.jpg_quality)",
+                        "frost is stored as jpg q90, not JPEG q85 (corrupt.format, corrupt.jpg_quality)"]
