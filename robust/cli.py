@@ -115,13 +115,16 @@ def _models(_: argparse.Namespace) -> None:
 
 
 def _distortions(_: argparse.Namespace) -> None:
-    from robust.distortions import DISTORTIONS, SUITES
+    from robust.distortions import DISTORTIONS, SUITES, family_of
 
     for suite, names in SUITES.items():
         print(f"{suite}:")
         for name in names:
+            if name not in DISTORTIONS:  # CURE-TSR challenges: released files only
+                print(f"  {name:<18} {family_of(name):<8} 5 levels  (released only: corrupt.source released)")
+                continue
             d = DISTORTIONS[name]
-            table = f"  table {list(d.table)}" if d.table else ""
+            table = f"  table {list(d.table)}" if d.table else "  constants: corrupt.constants (auto | imagenet | tinyimagenet | cifar)" if d.constants else ""
             print(f"  {name:<18} {d.family:<8} {d.levels} levels  ({d.origin}){table}")
 
 

@@ -53,3 +53,15 @@ def test_default_params_are_valid_and_the_pipeline_declares_them():
     assert data.source == "builtin" and data.train_size >= 5000 and data.val_size >= 1000 and data.test_size >= 1000
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert stages["prepare"]["params"] == ["data"] and "data/shards/clean" in stages["prepare"]["outs"]
+
+
+def test_distortions_command_lists_every_suite_with_its_tables(capsys):
+    from robust.distortions import SUITES
+
+    assert main(["distortions"]) == 0
+    out = capsys.readouterr().out
+    for suite, names in SUITES.items():
+        assert f"{suite}:" in out and all(f"  {name} " in out for name in names)
+    assert "fog                weather  5 levels  (imagenet-c)  constants: corrupt.constants" in out
+    assert "cure_haze          weather  5 levels  (released only" in out
+    assert "dc_blur            blur     6 levels  (deepcorrect)  table [0.5, 1.0, 1.5, 2.0, 2.5, 3.0]" in out
