@@ -105,3 +105,33 @@ def test_published_alexnet_baseline_needs_imagenet_c_like_data():
     assert problems == ["the images are 32 px, not 224", "fog was made with the cifar constants, not imagenet (corrupt.constants)",
                         "snow is stored as png, not JPEG q85 (corrupt.format, corrupt.jpg_quality)",
                         "frost is stored as jpg q90, not JPEG q85 (corrupt.format, corrupt.jpg_quality)"]
+
+
+def test_report_names_the_constants_and_warns_about_distortions_at_chance():
+    from robust.report import chance_band, no_signal
+
+    # 12 classes, 1,200 images: chance 8.3 %, band 8.3 + 1.96 x 0.80 = 9.9 %
+    assert chance_band(12, 1200) == pytest.approx(1 / 12 + 1.96 * (1 / 12 * 11 / 12 / 1200) ** 0.5)
+    assert 0.098 < chance_band(12, 1200) < 0.100
+    net, alex = _result(0.9, [0.08, 0.09, 0.095, 0.07, 0.08]), _result(0.6, [0.085, 0.08, 0.09, 0.09, 0.08])
+    for result in (net, alex):
+        result.update(n=1200, num_classes=12)
+        result["distortions"]["fog"]["constants"] = "imagenet"
+    assert no_signal({"net": net, "alex": alex}) == ["fog"]
+    summary = summarise({"net": net, "alex": alex}, "alex")
+    assert summary["no_signal"] == ["fog"] and summary["constants"] == {"fog": "imagenet"}
+    text = markdown(summary, {"net": net, "alex": alex})
+    assert "**Warning: no signal.**" in text and "level of `fog`" in text
+    assert "`fog` made with ImageNet-C's 224 px constants (the imagecorruptions package) (`imagenet`)" in text
+    net["distortions"]["fog"]["levels"]["1"]["top1"] = 0.11  # one model above the band at one level: signal
+    assert no_signal({"net": net, "alex": alex}) == []
+    assert "no signal" not in markdown(summarise({"net": net, "alex": alex}, "alex"), {"net": net, "alex": alex})
+
+
+def test_level_captions_name_the_constants_table():
+    from robust.report import level_caption
+
+    assert level_caption({"distortion": {"value": [0.2, 3], "constants": "cifar"}}) == "cifar: 0.2,3"
+    assert level_caption({"distortion": {"value": [1.0, 1.01, 1.02, 1.03, 1.04], "constants": "cifar"}}) == "cifar: [1..1.04]"
+    assert level_caption({"distortion": {"value": 5, "constants": None}}) == "value 5"
+    assert level_caption({"distortion": {}, "released": {"layout": "cifar-c"}}) == "released"
