@@ -7,7 +7,12 @@ Each measured image is distorted at a level cycling over all levels and then enc
 corrupt stage stores it (PNG), so the figure is the stage's per-image work. Images are
 crops of a real photograph (scikit-image's astronaut), not noise.
 
-    python benchmarks/distortions.py [--seconds 0.4] [--sizes 32 64 224] [--cores N]
+Also, in the same run: the project's own ImageNet-C implementation (robust/imagenet_c.py,
+imagenet table) against the ``imagecorruptions`` package it reproduces bit for bit, per
+corruption at 32 and 224 px (corruption only, no encoding; ratio = own speed / package speed,
+> 1 means the own one is faster), with the geometric mean over the 19.
+
+    python benchmarks/distortions.py [--seconds 0.4] [--sizes 32 64 224] [--cores N] [--compare-sizes 32 224]
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ def photo(size: int) -> np.ndarray:
 
 def work(name: str, size: int, count: int, seed: int = 0) -> int:
     """Distort + encode ``count`` images; returns count (the unit of parallel work)."""
-    d, image = D.get(name), photo(size)
+    d, image = D.configured(name, None, size), photo(size)  # constants: auto, as the default pipeline
     for i in range(count):
         encode_image(d(image, 1 + i % d.levels, np.random.default_rng(seed + i)))
     return count
@@ -44,7 +49,7 @@ def work(name: str, size: int, count: int, seed: int = 0) -> int:
 
 def rate(name: str, size: int, seconds: float) -> float:
     """Images per second on this process (after one warm-up call per level, e.g. numba's JIT)."""
-    d, image = D.get(name), photo(size)
+    d, image = D.configured(name, None, size), photo(size)  # constants: auto, as the default pipeline
     for level in range(1, d.levels + 1):
         d(image, level, np.random.default_rng(0))
     done, start = 0, time.perf_counter()
@@ -52,6 +57,36 @@ def rate(name: str, size: int, seconds: float) -> float:
         work(name, size, d.levels, seed=done)
         done += d.levels
     return done / (time.perf_counter() - start)
+
+
+def per_image(call, levels: int, seconds: float) -> float:
+    """Seconds per image of ``call(level, seed)`` over cycling levels (after one warm-up call per level)."""
+    for level in range(1, levels + 1):
+        call(level, 0)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or done < levels:
+        call(1 + done % levels, done)
+        done += 1
+    return (time.perf_counter() - start) / done
+
+
+def own_vs_package(name: str, size: int, seconds: float) -> tuple[float, float]:
+    """(own, package) seconds per image for one ImageNet-C corruption with the imagenet table."""
+    from imagecorruptions import corrupt as package_corrupt
+
+    from robust import imagenet_c
+
+    image = photo(size)
+
+    def own(level: int, seed: int) -> None:
+        imagenet_c.corrupt(image, name, level, imagenet_c.IMAGENET, seed)
+
+    def package(level: int, seed: int) -> None:
+        np.random.seed(seed)
+        with np.errstate(all="ignore"):
+            package_corrupt(image, corruption_name=name, severity=level, **({"seed": seed} if name in D.OWN_RNG else {}))
+
+    return per_image(own, 5, seconds), per_image(package, 5, seconds)
 
 
 def _warm(_: int) -> None:
@@ -77,10 +112,23 @@ def parallel_speedup(cores: int, size: int, per_task: int) -> tuple[float, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=0.4, help="time per distortion and size")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 224])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[32, 64, 224], help="sizes of the throughput table (none: only the comparison)")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--per-task", type=int, default=60, help="images per (distortion, repeat) task in the parallel test")
+    parser.add_argument("--compare-sizes", type=int, nargs="*", default=[32, 224], help="sizes of the own-vs-package comparison")
     args = parser.parse_args()
+
+    for size in args.compare_sizes:
+        print(f"own ImageNet-C vs imagecorruptions at {size} px (ms/img; ratio = own speed / package speed)")
+        ratios = []
+        for name in D.IMAGENET_C + D.IMAGENET_C_EXTRA:
+            own, package = own_vs_package(name, size, args.seconds)
+            ratios.append(package / own)
+            print(f"  {name:<18} own {own * 1e3:8.2f}  package {package * 1e3:8.2f}  ratio {package / own:5.2f}x")
+        mean_own = statistics.geometric_mean(ratios)
+        print(f"  geometric mean ratio at {size} px: {mean_own:.2f}x (min {min(ratios):.2f}x, max {max(ratios):.2f}x)\n")
+    if not args.sizes:
+        return
 
     rates = {size: {name: rate(name, size, args.seconds) for name in D.DISTORTIONS} for size in args.sizes}
     print(f"{'distortion':<18}" + "".join(f"{f'{s} px img/s':>14}" for s in args.sizes))
