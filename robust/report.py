@@ -9,7 +9,7 @@ like seed 004's (clean top-1, corrupted top-1, mCE).
 
 The report also says what the benchmark was made of: the constants table of each distortion
 (``constants`` in ``summary.json``, from the shards' ``info.json`` via the evaluations), and it
-warns about any distortion that leaves every model at chance at every level (``no_signal``):
+warns about any distortion that leaves every model at chance over its levels (``no_signal``):
 such a distortion only pulls every CE towards 1 and hides the differences between methods.
 """
 
@@ -39,7 +39,7 @@ SHORT = {"brightness": "Bright.", "contrast": "Contrast", "defocus_blur": "Defoc
          "pixelate": "Pixel.", "shot_noise": "Shot", "snow": "Snow", "zoom_blur": "Zoom"}  # fmt: skip
 
 
-CHANCE_Z = 1.96  # a top-1 within chance + 1.96 binomial standard errors is "at chance" (95 %, one image set)
+CHANCE_Z = 1.96  # a top-1 within chance + 1.96 binomial standard errors is "at chance" (one-sided 97.5 %)
 
 
 def chance_band(num_classes: int, n: int) -> float:
@@ -49,17 +49,27 @@ def chance_band(num_classes: int, n: int) -> float:
     return p + CHANCE_Z * math.sqrt(p * (1 - p) / max(n, 1))
 
 
+def at_chance(levels: list[tuple[float, int]], num_classes: int) -> bool:
+    """Whether a model guesses on a distortion: its top-1 over all levels pooled (``(top-1, n)``
+    per level) lies within :func:`chance_band` of the pooled number of images. Pooled rather
+    than level by level: on the old 32 px benchmark (ImageNet constants) ``alexnet_small``
+    scored 12.1 % on fog at severity 5 (4.7 standard errors above chance), which a per-level
+    rule reads as signal although its mean over the severities was 8.3 %, exactly chance."""
+    total = sum(n for _, n in levels)
+    return total > 0 and sum(top1 * n for top1, n in levels) / total <= chance_band(num_classes, total)
+
+
 def no_signal(evals: dict[str, dict[str, Any]]) -> list[str]:
-    """Distortions at which every model scores at chance (:func:`chance_band`) at every level."""
-    names: dict[str, bool] = {}
+    """Distortions at which every model is at chance (:func:`at_chance`) over its levels."""
+    flat: dict[str, bool] = {}
     for result in evals.values():
         classes = result.get("num_classes")
         if not classes:
             return []
         for name, entry in result.get("distortions", {}).items():
-            at_chance = all(v["top1"] <= chance_band(classes, v.get("n", result["n"])) for v in entry["levels"].values())
-            names[name] = names.get(name, True) and at_chance
-    return [name for name, flat in names.items() if flat]
+            levels = [(v["top1"], v.get("n", result["n"])) for v in entry["levels"].values()]
+            flat[name] = flat.get(name, True) and at_chance(levels, classes)
+    return [name for name, is_flat in flat.items() if is_flat]
 
 
 def benchmark_constants(evals: dict[str, dict[str, Any]]) -> dict[str, str | None]:
@@ -226,8 +236,8 @@ def constants_lines(constants: dict[str, str | None]) -> list[str]:
 def no_signal_lines(names: list[str]) -> list[str]:
     if not names:
         return []
-    return [f"**Warning: no signal.** Every model is at chance (top-1 within 1.96 binomial standard errors of 1/classes) at every "
-            f"level of {', '.join(f'`{n}`' for n in names)}: these distortions only pull every CE towards 1. Check their "
+    return [f"**Warning: no signal.** Every model is at chance on {', '.join(f'`{n}`' for n in names)} (top-1 over all levels "
+            "within 1.96 binomial standard errors of 1/classes): these distortions only pull every CE towards 1. Check their "
             "strength for this image size (corrupt.constants).", ""]
 
 
