@@ -25,29 +25,25 @@ def dvc(repo: Path, *args: str) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("pipeline")
-    for name in ("dvc.yaml", ".dvcignore"):
-        shutil.copy(ROOT / name, repo / name)
-    for folder in ("stages", "robust"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+def tiny_params(suites: dict[str, list[str]]) -> dict:
+    """The project's params.yaml with tiny training and evaluation settings and these suites."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(train_size=24, val_size=12, test_size=12, shard_size=8)
-    params["corrupt"]["suites"] = {"imagenet_c": ["contrast"], "imagenet_c_extra": [], "deepcorrect": ["dc_awgn"], "restoration": ["ra_jpeg"], "cure_tsr": []}
-    clean, base = "data/shards/clean", "data/models/deepcorrect_net/model.pt"
-    params["models"] = {
-        "deepcorrect_net": {"method": "baseline", "start": clean, "arch": "deepcorrect_net", "width": 0.25},
-        "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1},
-        "finetune-dc_awgn": {"method": "finetune", "start": base, "base": "deepcorrect_net", "distortion": "dc_awgn"},
-        "deepcorrect-dc_awgn": {"method": "deepcorrect", "start": "metrics/deepcorrect/dc_awgn/ranking.json", "base": "deepcorrect_net", "distortion": "dc_awgn"},
-        "ant1x1": {"method": "ant", "start": base, "base": "deepcorrect_net", "generator": "1x1", "fresh_steps": 2},
-    }
+    params["corrupt"]["suites"] = {"imagenet_c": [], "imagenet_c_extra": [], "deepcorrect": [], "restoration": [], "cure_tsr": [], **suites}
     params["methods"]["deepcorrect"]["ranking"]["per_class"] = 1
     for method in ("finetune", "deepcorrect", "noise", "ant"):
         params["methods"][method]["train"]["epochs"] = 1
     params["train"].update(epochs=1, batch_size=8, workers=0)
     params["evaluate"]["batch_size"] = 5
+    return params
+
+
+def run_project(repo: Path, params: dict) -> Path:
+    """A git + DVC copy of the project in ``repo`` with ``params``, reproduced and committed."""
+    repo.mkdir(exist_ok=True)
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("stages", "robust"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "test"]):
         subprocess.run(["git", *command], cwd=repo, check=True)
@@ -58,6 +54,21 @@ def repo(tmp_path_factory):
     dvc(repo, "repro")
     commit(repo, "first run")
     return repo
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    params = tiny_params({"imagenet_c": ["contrast"], "deepcorrect": ["dc_awgn"], "restoration": ["ra_jpeg"]})
+    params["data"].update(train_size=24, val_size=12, test_size=12, shard_size=8)
+    clean, base = "data/shards/clean", "data/models/deepcorrect_net/model.pt"
+    params["models"] = {
+        "deepcorrect_net": {"method": "baseline", "start": clean, "arch": "deepcorrect_net", "width": 0.25},
+        "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1},
+        "finetune-dc_awgn": {"method": "finetune", "start": base, "base": "deepcorrect_net", "distortion": "dc_awgn"},
+        "deepcorrect-dc_awgn": {"method": "deepcorrect", "start": "metrics/deepcorrect/dc_awgn/ranking.json", "base": "deepcorrect_net", "distortion": "dc_awgn"},
+        "ant1x1": {"method": "ant", "start": base, "base": "deepcorrect_net", "generator": "1x1", "fresh_steps": 2},
+    }
+    return run_project(tmp_path_factory.mktemp("pipeline"), params)
 
 
 def commit(repo: Path, message: str) -> None:
@@ -157,32 +168,14 @@ def cifar_repo(tmp_path_factory):
     base = tmp_path_factory.mktemp("cifar-pipeline")
     truth = write_cifar(base / "raw", "cifar10", n_train=40, n_test=10)
     released = write_cifar_c(base / "CIFAR-10-C", truth["labels"]["test"], truth["images"]["test"], names=("fog", "contrast"))
-    repo = base / "repo"
-    repo.mkdir()
-    for name in ("dvc.yaml", ".dvcignore"):
-        shutil.copy(ROOT / name, repo / name)
-    for folder in ("stages", "robust"):
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = tiny_params({"imagenet_c": ["fog", "contrast"], "deepcorrect": ["dc_awgn"]})
     params["data"].update(source="cifar10", root=str(truth["path"]), train_size=None, val_size=None, test_size=None, shard_size=8)
-    params["corrupt"]["suites"] = {"imagenet_c": ["fog", "contrast"], "imagenet_c_extra": [], "deepcorrect": ["dc_awgn"], "restoration": [], "cure_tsr": []}
     clean = "data/shards/clean"
     params["models"] = {
         "deepcorrect_net": {"method": "baseline", "start": clean, "arch": "deepcorrect_net", "width": 0.25},
         "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1},
     }
-    params["methods"]["deepcorrect"]["ranking"]["per_class"] = 1
-    params["train"].update(epochs=1, batch_size=8, workers=0)
-    params["evaluate"]["batch_size"] = 5
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for command in (["init", "-q"], ["config", "user.email", "t@example.com"], ["config", "user.name", "test"]):
-        subprocess.run(["git", *command], cwd=repo, check=True)
-    dvc(repo, "init", "-q")
-    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")
-    commit(repo, "pipeline")
-    dvc(repo, "repro")
-    commit(repo, "generated corruptions")
-    return {"repo": repo, "truth": truth, "released": released}
+    return {"repo": run_project(base / "repo", params), "truth": truth, "released": released}
 
 
 def test_released_cifar_10_c_evaluates_through_the_pipeline(cifar_repo):
