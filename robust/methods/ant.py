@@ -88,13 +88,20 @@ def solve_eta(x: torch.Tensor, delta: torch.Tensor, epsilon: torch.Tensor | floa
     up, down = d > 0, d < 0
     t[up], s[up] = ((1 - x) / d)[up], (1 - x)[up]
     t[down], s[down] = (x / -d)[down], (-x)[down]
-    t, order = torch.sort(t, dim=1)
+    # stable: pixels with equal breakpoints (t = 0 for every saturated pixel moving outwards is
+    # common) are summed in index order; an unstable sort may order ties by the CPU's kernel,
+    # and the cumulative sums then round differently from machine to machine
+    t, order = torch.sort(t, dim=1, stable=True)
     d2, s2 = (d * d).gather(1, order), (s * s).gather(1, order)
     total = d2.sum(1, keepdim=True)
     before_d2 = torch.cumsum(d2, 1) - d2  # sum of d^2 saturated before breakpoint k
     before_s2 = torch.cumsum(s2, 1) - s2
     finite = torch.isfinite(t)
-    norm2_at = torch.where(finite, t.clamp_max(1e300) ** 2 * (total - before_d2) + before_s2, torch.full_like(t, float("inf")))
+    # a pixel the direction does not move (d_i = 0) never saturates: its breakpoint is at infinity,
+    # where the norm is the plateau of the saturated pixels once every moving pixel has saturated
+    moving = total - before_d2
+    norm2_at = torch.where(finite, t.clamp_max(1e300) ** 2 * moving + before_s2,
+                           torch.where(moving > 0, torch.full_like(t, float("inf")), before_s2))
     reached = norm2_at >= eps2.view(-1, 1)  # monotone in k; the first True bounds the interval
     k = torch.where(reached.any(1), reached.float().argmax(1), torch.full((n,), t.shape[1], device=x.device))
     k_prev = (k - 1).clamp_min(0).view(-1, 1)
@@ -109,10 +116,12 @@ def solve_eta(x: torch.Tensor, delta: torch.Tensor, epsilon: torch.Tensor | floa
 
 def project(x: torch.Tensor, delta: torch.Tensor, epsilon_rms: float) -> torch.Tensor:
     """``clip(x + eta * delta, 0, 1)`` with eta from :func:`solve_eta` for the L2 norm
-    ``epsilon_rms * sqrt(pixels per image)``; differentiable in ``delta``."""
+    ``epsilon_rms * sqrt(pixels per image)``; differentiable in ``delta``. Computed in float32
+    whatever the generator's dtype (under bf16 autocast, a bf16 eta missed the norm by ~0.5 %)."""
     epsilon = epsilon_rms * x[0].numel() ** 0.5
-    eta = solve_eta(x.detach(), delta.detach(), epsilon).to(delta.dtype)
-    return (x + eta.view(-1, *([1] * (x.dim() - 1))) * delta).clamp(0.0, 1.0)
+    delta = delta.float()
+    eta = solve_eta(x.detach(), delta.detach(), epsilon)
+    return (x.float() + eta.view(-1, *([1] * (x.dim() - 1))) * delta).clamp(0.0, 1.0).to(x.dtype)
 
 
 # -- the ANT loop ------------------------------------------------------------------------------
@@ -205,7 +214,9 @@ def ant_loss(state: AntState):  # -> LossFn
     """ANT's training step: a generator step, then cross-entropy on the mixed batch."""
 
     def loss_fn(net: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        state.generator_step(net, images, labels)
+        # the generator step runs on the plain module, not through a DDP wrapper (whose forward
+        # inside Join adds collectives and hangs with uneven batches); it changes no classifier weight
+        state.generator_step(state.model, images, labels)
         logits = net(state.mixed_batch(images))
         return F.cross_entropy(logits, labels), logits
 

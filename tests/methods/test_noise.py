@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from robust.methods import ant, noise
-from robust.models import Classifier
+from robust.models import Classifier, create
 from robust.models.noise_generator import NoiseGenerator
 
 
@@ -49,12 +49,43 @@ def test_unreachable_epsilon_saturates_every_pixel():
     assert ant.solve_eta(x[:1], torch.zeros(1, 3, 4, 4), 1.0).item() == 0.0  # no direction: no noise
 
 
+def test_pixels_the_direction_does_not_move_never_saturate():
+    # a direction with exact zeros (a ReLU'd generator can give them): before the fix an
+    # unreachable epsilon returned eta = inf, a reachable one could too
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(4, 3, 4, 4, generator=gen)
+    d = torch.randn(4, 3, 4, 4, generator=gen)
+    d[:, 0] = 0
+    d[3] = 0
+    d[3, 1, 0, 0] = 1.0  # one moving pixel only
+    far = ant.solve_eta(x, d, 1e3)
+    assert torch.isfinite(far).all()
+    full = ((x + 1e6 * d).clamp(0, 1) - x).flatten(1).norm(dim=1)
+    for i in range(4):
+        assert _norm(x[i], d[i], far[i].item()) == pytest.approx(full[i].item(), rel=1e-5)
+    near = ant.solve_eta(x, d, 0.2 * full)
+    for i in range(4):
+        assert _norm(x[i], d[i], near[i].item()) == pytest.approx(0.2 * full[i].item(), rel=1e-4)
+
+
 def test_projection_gives_the_per_pixel_rms_norm():
     x = torch.rand(4, 3, 16, 16)
     out = ant.project(x, torch.randn(4, 3, 16, 16), 0.1)
     norms = (out - x).flatten(1).norm(dim=1)
     assert torch.allclose(norms, torch.full((4,), 0.1 * math.sqrt(3 * 16 * 16)), rtol=1e-4)
     assert out.min() >= 0 and out.max() <= 1
+
+
+def test_projection_stays_float32_for_a_bf16_generator():
+    # under bf16 autocast the generator's direction is bf16; eta was cast to bf16 with it and
+    # the noise missed its norm by up to ~0.5 %
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 16, 16, generator=gen)
+    delta = torch.randn(4, 3, 16, 16, generator=gen).bfloat16()
+    out = ant.project(x, delta, 0.1)
+    assert out.dtype == torch.float32
+    norms = (out - x).flatten(1).norm(dim=1)
+    assert torch.allclose(norms, torch.full((4,), 0.1 * math.sqrt(3 * 16 * 16)), rtol=1e-4)
 
 
 class Spy(nn.Module):
@@ -121,6 +152,26 @@ def test_replay_mix_has_the_configured_shares():
     mixed = state.mixed_batch(images)
     sign = torch.sign((mixed - images).flatten(1).mean(1))
     assert (sign > 0).sum() == 12 and (sign < 0).sum() == 8 and (sign == 0).sum() == 20
+
+
+def test_the_generator_step_runs_on_the_plain_module_not_the_ddp_wrapper():
+    class Wrapper(nn.Module):  # stands in for DistributedDataParallel: counts the forwards through it
+        def __init__(self, module):
+            super().__init__()
+            self.module, self.calls = module, 0
+
+        def forward(self, x):
+            self.calls += 1
+            return self.module(x)
+
+    torch.manual_seed(0)
+    model = create("deepcorrect_net", 12, width=0.1)
+    state = ant.AntState(model, ant.AntSettings(epsilon=0.05), "unused", 8, 0)
+    state.generator = NoiseGenerator("1x1", hidden=4)
+    state.optimizer = torch.optim.Adam(state.generator.parameters(), lr=1e-3)
+    wrapped = Wrapper(model)
+    loss, logits = ant.ant_loss(state)(wrapped, torch.rand(8, 3, 32, 32), torch.randint(0, 12, (8,)))
+    assert wrapped.calls == 1 and logits.shape == (8, 12)  # only the classifier's forward goes through the wrapper
 
 
 @pytest.mark.parametrize("stop_after", [6, 10])  # 4 batches per epoch: stopped in epoch 2 (empty pool) or 3 (one replayed generator)
