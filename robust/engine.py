@@ -41,7 +41,7 @@ from torch import nn
 from tqdm import tqdm
 
 from robust.data.loader import make_loader
-from robust.metrics import topk_correct
+from robust.metrics import topk_correct, topk_hits
 from robust.params import Section, is_int, require
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -104,12 +104,14 @@ class TrainParams(Section):
 
 # -- environment -------------------------------------------------------------------------------
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: the process's CUDA device under torchrun, else cuda:0, else the CPU."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
+    """``auto``: the process's CUDA device under torchrun (``LOCAL_RANK``), else cuda:0, else
+    the CPU. A bare ``cuda`` is also the process's own device under torchrun (it once put
+    every rank on GPU 0); ``cuda:N`` is taken as given."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return torch.device("cpu")
+    return torch.device(name)
 
 
 def init_distributed(device: torch.device) -> tuple[int, int]:
@@ -200,13 +202,27 @@ def _save_atomic(obj: Any, path: Path) -> None:
 
 
 def _rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _every_rank(obj: Any, world: int) -> list[Any]:
+    """``obj`` of every rank, on every rank (a collective: all ranks call it)."""
+    if world == 1:
+        return [obj]
+    gathered: list[Any] = [None] * world
+    torch.distributed.all_gather_object(gathered, obj)
+    return gathered
 
 
 # -- evaluation --------------------------------------------------------------------------------
@@ -252,22 +268,31 @@ def inference_model(model: nn.Module, device: torch.device | None = None) -> Inf
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, folder: str | Path, *, batch_size: int = 256, workers: int = 0, device: torch.device | None = None,
-             desc: str | None = None, amp: bool = False) -> dict[str, float]:
+             desc: str | None = None, amp: bool = False, per_image: bool = False) -> dict[str, Any]:
     """Top-1 / top-5 accuracy of ``model`` on a shard folder (fixed order), scored through
     :func:`inference_model` (pass one in to prepare it once for many folders). Float32
-    unless ``amp`` (bf16 autocast on CUDA), so GPU and CPU numbers compare."""
+    unless ``amp`` (bf16 autocast on CUDA), so GPU and CPU numbers compare. ``per_image``
+    adds ``correct``: each sample's top-1 correctness (bool, in the folder's order), what
+    paired bootstrap intervals resample."""
     device = device or next(model.parameters()).device
     net = inference_model(model, device)
-    loader = make_loader(folder, batch_size, workers=workers)
+    loader = make_loader(folder, batch_size, workers=workers, by_rank=False)  # the whole folder, also on rank 0 under torchrun
     correct1 = correct5 = total = 0
+    top1_hits: list[np.ndarray] = []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else nullcontext()
     for images, labels in tqdm(loader, desc=desc or f"eval {Path(folder).name}", leave=False, disable=True if desc is False else None):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with autocast:
             logits = net(images)
-        c1, c5 = topk_correct(logits.float(), labels, (1, 5))
+        hits = topk_hits(logits.float(), labels, (1, 5))
+        c1, c5 = (int(v) for v in hits.sum(dim=0))
         correct1, correct5, total = correct1 + c1, correct5 + c5, total + len(labels)
-    return {"top1": correct1 / total, "top5": correct5 / total, "n": total}
+        if per_image:
+            top1_hits.append(hits[:, 0].cpu().numpy())
+    result: dict[str, Any] = {"top1": correct1 / total, "top5": correct5 / total, "n": total}
+    if per_image:
+        result["correct"] = np.concatenate(top1_hits)
+    return result
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -298,7 +323,7 @@ def train(
     main = rank == 0
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(p.seed)
+    seed_everything(p.seed + 7919 * rank)  # each rank its own noise / distortion draws (the model is synced by DDP)
     model.to(device)
     cuda = device.type == "cuda"
     if cuda and p.channels_last:
@@ -320,8 +345,9 @@ def train(
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
             scaler.load_state_dict(state["scaler"])
-            generator.set_state(state["generator"])
-            _set_rng_state(state["rng"])
+            own = state["ranks"][rank] if "ranks" in state else {"generator": state["generator"], "rng": state["rng"]}
+            generator.set_state(own["generator"])
+            _set_rng_state(own["rng"])
             history, start_epoch = state["history"], state["epoch"]
             if hooks is not None:
                 hooks.load_state_dict(state["hooks"])
@@ -374,6 +400,7 @@ def train(
         if val_dir is not None and main:
             record["val_top1"] = evaluate(model, val_dir, batch_size=p.batch_size, device=device, desc=False)["top1"]
         history.append(record)
+        ranks = _every_rank({"generator": generator.get_state(), "rng": _rng_state()}, world)  # resumed per rank
         if main:
             if live is not None:
                 for name in ("train_loss", "train_top1", "val_top1"):
@@ -381,8 +408,8 @@ def train(
                         live.log_metric(name.replace("_", "/", 1), record[name])
                 live.next_step()
             state = {"fingerprint": key, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "generator": generator.get_state(),
-                     "rng": _rng_state(), "history": history, "hooks": hooks.state_dict() if hooks is not None else None}
+                     "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "ranks": ranks,
+                     "history": history, "hooks": hooks.state_dict() if hooks is not None else None}
             _save_atomic(state, checkpoint_path)
             tqdm.write(f"epoch {epoch + 1}/{p.epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
     if main:

@@ -148,3 +148,102 @@ def test_evaluate_counts_what_the_model_predicts(shards):
         top1 = (model(x).argmax(1) == y).float().mean().item()
     scores = engine.evaluate(model, shards / "test", batch_size=5, desc=False)  # uneven last batch
     assert scores["n"] == 24 and scores["top1"] == pytest.approx(top1)
+
+
+def test_cuda_means_the_process_own_gpu_under_torchrun(monkeypatch):
+    from robust.engine import pick_device
+
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert pick_device("cuda") == torch.device("cuda", 2)  # once: every rank on GPU 0
+    assert pick_device("cuda:1") == torch.device("cuda", 1)  # an explicit index is taken as given
+    assert pick_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == torch.device("cuda", 2)
+    monkeypatch.delenv("LOCAL_RANK")
+    assert pick_device("cuda") == torch.device("cuda", 0)
+
+
+def test_an_interrupted_method_run_does_not_resume_onto_a_changed_base(shards, tmp_path, monkeypatch):
+    from robust.methods import train_from_params
+
+    base = tmp_path / "models" / "net" / "model.pt"
+    params = {"models": {"net": {"method": "baseline", "start": str(shards), "arch": "deepcorrect_net", "width": 0.1},
+                         "ft": {"method": "finetune", "start": str(base), "base": "net", "fraction": 0.0}},
+              "methods": {"finetune": {"train": {"epochs": 2}}}, "train": {"epochs": 1, **FAST}}
+    train_from_params(params, "net", shards, tmp_path / "models", tmp_path / "live")
+    real_train = engine.train
+    monkeypatch.setattr(engine, "train", lambda *a, **k: real_train(*a, **{**k, "stop_after": 7}))  # killed in epoch 2
+    with pytest.raises(KeyboardInterrupt):
+        train_from_params(params, "ft", shards, tmp_path / "models", tmp_path / "live")
+    monkeypatch.setattr(engine, "train", real_train)
+    weights = torch.load(base, weights_only=True)
+    torch.save({k: v + 0.01 if v.is_floating_point() else v for k, v in weights.items()}, base)  # the base was retrained meanwhile
+    history = train_from_params(params, "ft", shards, tmp_path / "models", tmp_path / "live")
+    assert history["resumed_from"] == 0  # once: resumed epoch 2 onto the old base's fine-tuned weights
+    with pytest.raises(KeyboardInterrupt):  # the same inputs: an interruption still resumes
+        monkeypatch.setattr(engine, "train", lambda *a, **k: real_train(*a, **{**k, "stop_after": 7}))
+        (tmp_path / "models" / "ft" / "checkpoint.pt").unlink()
+        train_from_params(params, "ft", shards, tmp_path / "models", tmp_path / "live")
+    monkeypatch.setattr(engine, "train", real_train)
+    assert train_from_params(params, "ft", shards, tmp_path / "models", tmp_path / "live")["resumed_from"] == 1
+
+
+def test_validation_under_torchrun_scores_every_val_shard(shards, monkeypatch):
+    # rank 0 of 2 (and of more ranks than val shards) once read only its 1/world of the val
+    # shards, or raised while the other ranks waited
+    from robust.data import loader
+
+    model = tiny_model()
+    alone = engine.evaluate(model, shards / "val", batch_size=10, desc=False)
+    for world in (2, 5):
+        monkeypatch.setattr(loader, "_rank_world", lambda world=world: (0, world))
+        assert engine.evaluate(model, shards / "val", batch_size=10, desc=False) == alone
+    assert alone["n"] == 24
+    monkeypatch.setattr(loader, "_rank_world", lambda: (0, 2))
+    assert len(loader.make_loader(shards / "train", 16).dataset) == 48  # training still splits its 4 shards by rank
+
+
+def test_ranks_draw_their_own_noise_and_resume_their_own_random_state(tmp_path):
+    # every rank once seeded the same (duplicated noise / distortions) and a resume gave every
+    # rank rank 0's random state
+    shards = tmp_path / "shards"
+    prepare(DataParams(train_size=80, val_size=12, test_size=12, shard_size=20, workers=1), shards)
+    script = tmp_path / "ddp_noise.py"
+    script.write_text(textwrap.dedent(f"""
+        import json, os, sys, torch
+        import torch.nn.functional as F
+        from robust import engine
+        from robust.models import create
+        from robust.engine import TrainParams
+        out, stop = sys.argv[1], (int(sys.argv[2]) or None)
+        rank = int(os.environ["RANK"])
+        draws = []
+        def loss_fn(model, images, labels):
+            noise = torch.rand(1)  # what a noise method draws from the global generator
+            draws.append(float(noise))
+            logits = model(images + 0 * noise)
+            return F.cross_entropy(logits, labels), logits
+        torch.manual_seed(0)
+        model = create("deepcorrect_net", 12, width=0.1)
+        try:
+            engine.train(model, r"{shards / 'train'}", out, TrainParams(epochs=3, batch_size=10, workers=0, device="cpu"), loss_fn=loss_fn,
+                         stop_after=stop)
+        except KeyboardInterrupt:
+            pass
+        json.dump(draws, open(f"{{out}}-draws-{{rank}}.json", "w"))
+        torch.distributed.destroy_process_group()
+    """))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def run(out: str, stop: int) -> list[list[float]]:
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+                                 str(tmp_path / out), str(stop)], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return [json.loads((tmp_path / f"{out}-draws-{rank}.json").read_text()) for rank in (0, 1)]
+
+    whole = run("whole", 0)  # 4 batches per rank per epoch
+    assert len(whole[0]) == 12 and not set(whole[0]) & set(whole[1])  # each rank its own draws
+    first = run("resumed", 6)  # killed in epoch 2, after the epoch-1 checkpoint
+    assert [d[:4] for d in first] == [d[:4] for d in whole]
+    resumed = run("resumed", 0)  # epochs 2 and 3 from the checkpoint: each rank continues its own stream
+    assert resumed == [d[4:] for d in whole]

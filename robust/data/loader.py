@@ -42,10 +42,12 @@ def _rank_world() -> tuple[int, int]:
 class ShardDataset(IterableDataset):
     """An iterable dataset over one shard folder (``shard-*.tar`` + ``info.json``)."""
 
-    def __init__(self, folder: str | Path, *, shuffle: bool = False, seed: int = 0, buffer_size: int = 2000, with_keys: bool = False) -> None:
+    def __init__(self, folder: str | Path, *, shuffle: bool = False, seed: int = 0, buffer_size: int = 2000, with_keys: bool = False,
+                 by_rank: bool = True) -> None:
         self.folder = Path(folder)
         self.info = read_info(self.folder)
         self.shuffle, self.seed, self.buffer_size, self.with_keys = shuffle, seed, buffer_size, with_keys
+        self.by_rank = by_rank  # False: every rank reads every shard (one process scoring a whole folder)
         self.epoch = 0
 
     @property
@@ -61,7 +63,7 @@ class ShardDataset(IterableDataset):
         shards = list(self.info["shards"])
         if self.shuffle:
             random.Random(f"{self.seed}-{self.epoch}").shuffle(shards)
-        rank, world = _rank_world()
+        rank, world = _rank_world() if self.by_rank else (0, 1)
         if world > len(shards):
             raise DataError(
                 f"{self.folder} has {len(shards)} shards for {world} ranks: every rank needs at least one shard.",
@@ -169,15 +171,17 @@ def make_loader(
     workers: int = 0,
     buffer_size: int = 2000,
     with_keys: bool = False,
+    by_rank: bool = True,
 ) -> DataLoader | DecodedLoader:
     """A loader over a shard folder: seeded shuffle when ``train``, fixed order otherwise.
 
     Folders with a decoded copy are read from it (:class:`DecodedLoader`, in the main
     process; ``workers`` is then unused and the order is that of one worker); otherwise, or
     ``with_keys``, a DataLoader decodes the tars in ``workers`` processes. Call
-    ``loader.dataset.set_epoch(e)`` each epoch for a new (reproducible) order.
+    ``loader.dataset.set_epoch(e)`` each epoch for a new (reproducible) order. Under torchrun
+    each rank reads its share of the shards unless ``by_rank`` is False (all of them).
     """
-    dataset = ShardDataset(folder, shuffle=train, seed=seed, buffer_size=buffer_size, with_keys=with_keys)
+    dataset = ShardDataset(folder, shuffle=train, seed=seed, buffer_size=buffer_size, with_keys=with_keys, by_rank=by_rank)
     arrays = None if with_keys else dataset.decoded_arrays()
     if arrays is not None:
         return DecodedLoader(dataset, batch_size, arrays)

@@ -56,12 +56,24 @@ def setup(params: dict[str, Any], name: str, clean_dir: str | Path) -> tuple[Con
     return ctx, method.setup(ctx)
 
 
+def inputs_fingerprint(start: Path, clean_dir: Path) -> dict[str, Any]:
+    """What a run trains from, for its checkpoint's fingerprint: the start file's sha256 (a
+    base's weights, a ranking; a folder such as the clean shards is covered by the next) and
+    the clean train / val shards' sha256s, so an interrupted run never resumes onto a changed
+    base or changed data."""
+    from robust.data.shards import read_info, sha256_file
+
+    shards = {split: [s["sha256"] for s in read_info(clean_dir / split)["shards"]] for split in ("train", "val") if (clean_dir / split).is_dir()}
+    return {"start": sha256_file(start) if start.is_file() else None, "shards": shards}
+
+
 def train_from_params(params: dict[str, Any], name: str, clean_dir: str | Path, models_dir: str | Path, logs_dir: str | Path) -> dict[str, Any]:
     """The ``train@<name>`` stage: -> ``models_dir/<name>/model.pt``, DVCLive curves in ``logs_dir/<name>``."""
     ctx, run = setup(params, name, clean_dir)
     clean = Path(clean_dir)
+    run_id = [name, ctx.spec, ctx.settings, inputs_fingerprint(ctx.start, clean)]
     history = engine.train(run.model, clean / "train", Path(models_dir) / name, ctx.train, val_dir=clean / "val", loss_fn=run.loss_fn,
-                           parameters=run.parameters, log_dir=Path(logs_dir) / name, run_id=[name, ctx.spec, ctx.settings], hooks=run.hooks)
+                           parameters=run.parameters, log_dir=Path(logs_dir) / name, run_id=run_id, hooks=run.hooks)
     return {**history, "trainable_params": trainable(run.parameters)}
 
 
