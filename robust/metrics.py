@@ -54,11 +54,17 @@ ALEXNET_IMAGENET_C: dict[str, Any] = {
 }
 
 
-def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5)) -> list[int]:
-    """How many of the batch have their label among the top-k scores, for each k (k capped at the class count)."""
+def topk_hits(logits: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5)) -> torch.Tensor:
+    """Per sample and k, whether the label is among the top-k scores: bool ``[batch, len(ks)]``
+    (k capped at the class count)."""
     top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
     hits = top.eq(labels.view(-1, 1))
-    return [int(hits[:, : min(k, logits.shape[1])].any(dim=1).sum()) for k in ks]
+    return torch.stack([hits[:, : min(k, logits.shape[1])].any(dim=1) for k in ks], dim=1)
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] = (1, 5)) -> list[int]:
+    """How many of the batch have their label among the top-k scores, for each k (k capped at the class count)."""
+    return [int(v) for v in topk_hits(logits, labels, ks).sum(dim=0)]
 
 
 def _check(name: str, errors: Errors) -> list[float]:
@@ -97,8 +103,10 @@ def mce_report(errors: Mapping[str, Any], baseline: Mapping[str, Any] = ALEXNET_
     """CE per corruption, mCE (15 common), mCE over the 4 extras and relative mCE, in percent.
 
     ``errors`` and ``baseline`` are ``{"clean": error or None, "corruptions": {name: mean
-    error or [per-severity errors]}}``. Corruptions the baseline lacks are an error; mCE is
-    over the common corruptions present (``mce_over`` lists them).
+    error or [per-severity errors]}}``, errors as fractions in [0, 1] (anything else is an
+    error). Corruptions the baseline lacks are an error; mCE is over the common corruptions
+    present (``mce_over`` lists them, ``mce_partial`` says fewer than 15), relative mCE over
+    those where it is defined (``relative_mce_over``, ``relative_mce_partial``).
     """
     model_c = dict(errors.get("corruptions") or {})
     base_c = dict(baseline.get("corruptions") or {})
@@ -109,6 +117,9 @@ def mce_report(errors: Mapping[str, Any], baseline: Mapping[str, Any] = ALEXNET_
         raise RobustError(f"The baseline has no errors for {', '.join(missing)}.", "drop them or use a baseline that has them.")
     ce = {name: 100 * corruption_error(model_c[name], base_c[name], name) for name in model_c}
     clean, base_clean = errors.get("clean"), baseline.get("clean")
+    for what, value in (("the clean split", clean), ("the baseline's clean split", base_clean)):
+        if value is not None:
+            _check(what, value)  # a clean error of 2 (not 0.02) once gave a relative mCE of -390
     relative = None
     if clean is not None and base_clean is not None:
         relative = {name: relative_corruption_error(model_c[name], base_c[name], float(clean), float(base_clean), name) for name in model_c}
@@ -119,11 +130,15 @@ def mce_report(errors: Mapping[str, Any], baseline: Mapping[str, Any] = ALEXNET_
         return sum(values) / len(values) if values else None  # type: ignore[arg-type]
 
     common = [n for n in IMAGENET_C if n in model_c]
+    relative_over = [n for n in common if relative and relative.get(n) is not None]
     return {
         "ce": ce,
         "mce": mean_over(common, ce),
         "mce_over": common,
+        "mce_partial": len(common) < len(IMAGENET_C),  # fewer than the 15: not comparable with a full mCE
         "mce_extra": mean_over([n for n in IMAGENET_C_EXTRA if n in model_c], ce),
         "relative_ce": relative,
         "relative_mce": mean_over(common, relative),
+        "relative_mce_over": relative_over,  # relative CE is undefined where the baseline loses nothing
+        "relative_mce_partial": len(relative_over) < len(IMAGENET_C),
     }

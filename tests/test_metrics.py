@@ -37,6 +37,7 @@ def test_hand_computed_mce_and_relative_mce_against_the_published_alexnet():
     assert report["relative_ce"]["gaussian_noise"] == pytest.approx(100 * 1.5 / 2.25814)
     assert report["relative_mce"] == pytest.approx(100 * (1.5 / 2.25814 + 1.0 / 1.92262) / 2)
     assert report["mce_over"] == ["gaussian_noise", "fog"] and report["mce_extra"] is None
+    assert report["mce_partial"] and report["relative_mce_partial"] and report["relative_mce_over"] == ["gaussian_noise", "fog"]
 
 
 def test_mean_and_per_severity_errors_and_custom_baseline():
@@ -49,11 +50,24 @@ def test_mean_and_per_severity_errors_and_custom_baseline():
     assert report["mce"] == pytest.approx(62.5) and report["mce_extra"] == pytest.approx(50.0)
     assert corruption_error([0.2, 0.4], [0.4, 0.4]) == pytest.approx(0.75)
     assert relative_corruption_error([0.5], [0.5], clean=0.1, baseline_clean=0.6) is None  # baseline loses nothing
+    # relative mCE over the corruptions where it is defined, and says so
+    lossless = mce_report({"clean": 0.3, "corruptions": {"fog": 0.5, "snow": 0.4}}, {"clean": 0.5, "corruptions": {"fog": 0.8, "snow": 0.5}})
+    assert lossless["relative_mce_over"] == ["fog"] and lossless["mce_over"] == ["snow", "fog"]
+
+
+def test_a_full_mce_is_not_marked_partial():
+    errors = {"clean": 0.2, "corruptions": {name: [0.5] * 5 for name in ALEXNET_IMAGENET_C["corruptions"]}}
+    report = mce_report(errors)
+    assert len(report["mce_over"]) == 15 and not report["mce_partial"] and not report["relative_mce_partial"]
 
 
 def test_bad_errors_are_clear():
     with pytest.raises(RobustError, match="fractions"):
         mce_report({"clean": 0.2, "corruptions": {"fog": 45.0}})
+    with pytest.raises(RobustError, match="Errors of the clean split must be fractions"):
+        mce_report({"clean": 2, "corruptions": {"fog": 0.4}})  # once: relative mCE -390
+    with pytest.raises(RobustError, match="Errors of the baseline.s clean split"):
+        mce_report({"clean": 0.2, "corruptions": {"fog": 0.4}}, {"clean": -0.1, "corruptions": {"fog": 0.5}})
     with pytest.raises(RobustError, match="no errors for ra_jpeg"):
         mce_report({"clean": 0.2, "corruptions": {"ra_jpeg": 0.3}})
 
