@@ -23,15 +23,22 @@ warning in the log and in the result.
 
 CE / mCE against the pipeline's own AlexNet need that model's errors too, so the ``report``
 stage computes them from every model's file (``metrics/summary.json``).
+
+Beside the JSON the stage keeps each test image's top-1 correctness per test set
+(``data/eval/<model>/correct.npz``: key ``clean`` or ``<distortion>@<level>``, bool arrays in
+the shards' order), a DVC output rather than a metric: the report resamples it for paired
+bootstrap intervals (:mod:`robust.bootstrap`).
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -55,6 +62,9 @@ class EvaluateParams(Section):
     normaliser: str | None = "alexnet_small"
     baseline: str = "pipeline"
     force_baseline: bool = False
+    control: str | None = None  # the models: entry trained like the methods on clean data only
+    bootstrap: int = 1000  # paired bootstrap resamples over test images for the report's intervals (0: none)
+    bootstrap_seed: int = 0
     batch_size: int = 128
     workers: int = 0
     device: str = "auto"
@@ -68,6 +78,10 @@ class EvaluateParams(Section):
         require(isinstance(self.force_baseline, bool), f"{section}.force_baseline", self.force_baseline,
                 "false (refuse alexnet-imagenet-c on data unlike ImageNet-C) | true (compare anyway, with a warning)")
         require(self.normaliser is None or isinstance(self.normaliser, str), f"{section}.normaliser", self.normaliser, "a key of models: or null")
+        require(self.control is None or isinstance(self.control, str), f"{section}.control", self.control, "a key of models: or null")
+        require(is_int(self.bootstrap) and (self.bootstrap == 0 or self.bootstrap >= 100), f"{section}.bootstrap", self.bootstrap,
+                "0 (no intervals) or an integer >= 100 (1000 is the usual)")
+        require(is_int(self.bootstrap_seed) and self.bootstrap_seed >= 0, f"{section}.bootstrap_seed", self.bootstrap_seed, "a non-negative integer")
         require(is_int(self.batch_size) and self.batch_size >= 1, f"{section}.batch_size", self.batch_size, "an integer >= 1")
         require(is_int(self.workers) and self.workers >= 0, f"{section}.workers", self.workers, "an integer >= 0")
         require(isinstance(self.amp, bool), f"{section}.amp", self.amp, "true (bf16 autocast on CUDA) | false (float32, comparable with the CPU)")
@@ -130,8 +144,11 @@ def evaluate_model(
     baseline: str = "pipeline",
     force_baseline: bool = False,
     amp: bool = False,
+    correct: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
-    """Accuracy on the clean split and on every built level of ``distortions`` (see module doc)."""
+    """Accuracy on the clean split and on every built level of ``distortions`` (see module doc);
+    a ``correct`` dict is filled with each test set's per-image top-1 correctness
+    (``clean``, ``<distortion>@<level>``)."""
     corrupt_root = Path(corrupt_root)
     clean_info = read_info(Path(clean_dir) / split)
     jobs = [(name, level) for name in distortions for level in built_levels(corrupt_root, name, split)]
@@ -151,12 +168,18 @@ def evaluate_model(
         if mismatch:
             warnings.warn(f"evaluate.force_baseline: comparing with ImageNet-C's published AlexNet errors on other data: {'; '.join(mismatch)}", stacklevel=2)
     model = inference_model(model, device)  # prepared once for every test set
-    clean = evaluate(model, Path(clean_dir) / split, batch_size=batch_size, workers=workers, device=device, desc=False, amp=amp)
+    keep = correct is not None
+    clean = evaluate(model, Path(clean_dir) / split, batch_size=batch_size, workers=workers, device=device, desc=False, amp=amp, per_image=keep)
+    if correct is not None:
+        correct["clean"] = clean["correct"]
     result: dict[str, Any] = {"split": split, "n": clean["n"], "num_classes": clean_info["num_classes"],
                               "clean": {"top1": clean["top1"], "top5": clean["top5"], "error": 1 - clean["top1"]}}
     per: dict[str, dict[str, Any]] = {}
     for name, level in tqdm(jobs, desc="evaluate", unit="set", disable=None):
-        scores = evaluate(model, corrupt_root / name / str(level) / split, batch_size=batch_size, workers=workers, device=device, desc=False, amp=amp)
+        scores = evaluate(model, corrupt_root / name / str(level) / split, batch_size=batch_size, workers=workers, device=device, desc=False,
+                          amp=amp, per_image=keep)
+        if correct is not None:
+            correct[f"{name}@{level}"] = scores["correct"]
         entry = per.setdefault(name, {"constants": level_constants(infos[(name, level)]), "levels": {}})
         entry["levels"][str(level)] = {"top1": scores["top1"], "top5": scores["top5"], "n": scores["n"]}
     for name, entry in per.items():
@@ -193,18 +216,36 @@ def errors_of(result: dict[str, Any], names: list[str] | None = None) -> dict[st
     return {"clean": result["clean"]["error"], "corruptions": corruptions}
 
 
-def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, corrupt_root: str | Path, models_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
+def save_correct(path: Path, correct: dict[str, np.ndarray]) -> None:
+    """Per-image correctness (test set -> bool array) to ``path`` (.npz), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez_compressed(tmp, **{key: np.asarray(value, dtype=bool) for key, value in correct.items()})
+    os.replace(tmp, path)
+
+
+def load_correct(path: Path) -> dict[str, np.ndarray]:
+    """What :func:`save_correct` wrote."""
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, corrupt_root: str | Path, models_dir: str | Path, out_dir: str | Path,
+                         correct_dir: str | Path | None = None) -> dict[str, Any]:
     """The ``evaluate@<name>`` stage: the trained model on clean + every distortion of the
-    selected suites -> ``out_dir/<name>.json``."""
+    selected suites -> ``out_dir/<name>.json`` (and ``correct_dir/<name>/correct.npz``)."""
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     model, counts = load_model(params, name, clean, Path(models_dir) / name / "model.pt")
     device = pick_device(settings.device)
     model.to(device)
     suites = (params.get("corrupt") or {}).get("suites") or {}
     names = [n for suite in SUITES for n in suites.get(suite) or []]
+    correct: dict[str, np.ndarray] | None = {} if correct_dir is not None else None
     result = {"model": name, "parameters": counts, **evaluate_model(model, clean, corrupt_root, names, batch_size=settings.batch_size,
                                               workers=settings.workers, device=device, baseline=settings.baseline,
-                                              force_baseline=settings.force_baseline, amp=settings.amp)}
+                                              force_baseline=settings.force_baseline, amp=settings.amp, correct=correct)}
+    if correct_dir is not None and correct is not None:
+        save_correct(Path(correct_dir) / name / "correct.npz", correct)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     write_json(Path(out_dir) / f"{name}.json", result)
     return result

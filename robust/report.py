@@ -81,14 +81,17 @@ def benchmark_constants(evals: dict[str, dict[str, Any]]) -> dict[str, str | Non
     return constants
 
 
-def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None) -> dict[str, Any]:
+def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None, intervals: dict[str, dict[str, Any]] | None = None,
+              control: str | None = None) -> dict[str, Any]:
     """Per model: clean top-1, ImageNet-C-style top-1, mean corruption error, and, when the
     normaliser was evaluated, CE per corruption, mCE, mCE over the extras and relative mCE
-    (percent); for the benchmark: each distortion's constants table and those with no signal."""
+    (percent); with ``intervals`` (:func:`robust.bootstrap.intervals`) their 95 % intervals and
+    each model's difference from the ``control``; for the benchmark: each distortion's
+    constants table and those with no signal."""
     names = list(IMAGENET_C + IMAGENET_C_EXTRA)
     baseline = errors_of(evals[normaliser], names) if normaliser in evals else None
-    out: dict[str, Any] = {"normaliser": normaliser if baseline else None, "constants": benchmark_constants(evals),
-                           "no_signal": no_signal(evals), "models": {}}
+    out: dict[str, Any] = {"normaliser": normaliser if baseline else None, "control": control if control in evals else None,
+                           "constants": benchmark_constants(evals), "no_signal": no_signal(evals), "models": {}}
     for model, result in evals.items():
         row: dict[str, Any] = {
             "clean_top1": result["clean"]["top1"],
@@ -101,7 +104,9 @@ def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None) -> dict[
         errors = errors_of(result, [n for n in names if baseline and n in baseline["corruptions"]])
         if baseline and errors["corruptions"]:
             report = mce_report(errors, baseline)
-            row.update(mce=report["mce"], relative_mce=report["relative_mce"], mce_extra=report["mce_extra"], ce=report["ce"])
+            row.update(mce=report["mce"], relative_mce=report["relative_mce"], mce_extra=report["mce_extra"], ce=report["ce"],
+                       mce_over=len(report["mce_over"]), relative_mce_over=len(report["relative_mce_over"]))
+        row.update((intervals or {}).get(model, {}))
         out["models"][model] = row
     return out
 
@@ -120,6 +125,36 @@ def _ratio(value: float | None) -> str:
     return _cell(None if value is None else value / 100, digits=2)
 
 
+def _bounds(row: dict[str, Any], key: str, scale: float) -> str:
+    """`` [low, high]`` of a statistic's 95 % interval, or nothing without one."""
+    bounds = (row.get("intervals") or {}).get(key)
+    return "" if not bounds else f" [{bounds[0] * scale:.1f}, {bounds[1] * scale:.1f}]"
+
+
+def _with_interval(row: dict[str, Any], key: str, scale: float = 1.0) -> str:
+    """A cell: the value and its 95 % interval, e.g. ``47.5 [46.1, 48.9]``."""
+    return _cell(row.get(key), scale) + ("" if row.get(key) is None else _bounds(row, key, scale))
+
+
+def _partial(row: dict[str, Any], key: str) -> str:
+    """`` (partial: k of 15)`` after an mCE averaged over fewer than the 15 corruptions."""
+    count = row.get(key)
+    return "" if count is None or count >= len(IMAGENET_C) or row.get(key.replace("_over", "")) is None else f" (partial: {count} of {len(IMAGENET_C)})"
+
+
+def _change(row: dict[str, Any], control: dict[str, Any] | None, key: str, scale: float = 1.0) -> str:
+    """A model's difference from the control with its paired 95 % interval; ``n.s.`` when the
+    interval contains 0 (no difference shown)."""
+    if control is None or row is control or row.get(key) is None or control.get(key) is None:
+        return "-"
+    text = f"{(row[key] - control[key]) * scale:+.1f}"
+    versus = (row.get("vs_control") or {}).get(key)
+    if versus and versus.get("interval"):
+        low, high = versus["interval"]
+        text += f" [{low * scale:+.1f}, {high * scale:+.1f}]" + ("" if versus["significant"] else " n.s.")
+    return text
+
+
 def _of_method(models: dict[str, Any], method: str) -> dict[str, dict[str, Any]]:
     return {name: spec for name, spec in models.items() if isinstance(spec, dict) and spec.get("method") == method}
 
@@ -132,7 +167,7 @@ def deepcorrect_table(summary: dict[str, Any], models: dict[str, Any]) -> list[s
     for name, spec in _of_method(models, "deepcorrect").items():
         dist = spec.get("distortion", "dc_blur")
         tuned = next((n for n, s in _of_method(models, "finetune").items() if s.get("distortion", "dc_blur") == dist and s.get("base") == spec.get("base")), None)
-        trio = [("baseline", spec.get("base")), ("fine-tuning", tuned), ("DeepCorrect", name)]
+        trio = [("baseline", spec.get("base")), ("clean epochs (control)", summary.get("control")), ("fine-tuning", tuned), ("DeepCorrect", name)]
         trio = [(label, model) for label, model in trio if model in rows]
         if not lines:
             lines += ["", "## DeepCorrect against fine-tuning (seed 000's table)", "",
@@ -144,7 +179,7 @@ def deepcorrect_table(summary: dict[str, Any], models: dict[str, Any]) -> list[s
             row = rows[model]
             params = (row.get("parameters") or {}).get("trainable")
             lines.append(f"| {dist} | {label} | {model} | {params if params is not None else '-'} | {row['clean_top1']:.4f} | "
-                         f"{_cell(row['deepcorrect'].get('dc_blur'), digits=4)} | {_cell(row['deepcorrect'].get('dc_awgn'), digits=4)} | {_cell(row.get('mce'))} |")
+                         f"{_cell(row['deepcorrect'].get('dc_blur'), digits=4)} | {_cell(row['deepcorrect'].get('dc_awgn'), digits=4)} | {_with_interval(row, 'mce')} |")
     return lines
 
 
@@ -156,18 +191,23 @@ def noise_table(summary: dict[str, Any], models: dict[str, Any]) -> list[str]:
     trained = {n: s for n, s in trained.items() if n in rows}
     if not trained:
         return []
-    lines = ["", "## Noise training (seed 004's table)", "", "Top-1 in percent; mCE relative to the normaliser = 100.", "",
-             "| model | method | clean top-1 | corrupted top-1 (15 x 5) | mCE | mCE change vs vanilla |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    control_name = summary.get("control")
+    control = rows.get(control_name) if control_name else None
+    versus = f"`{control_name}`, the base trained as long on clean data only" if control else "the vanilla base (no control evaluated)"
+    lines = ["", "## Noise training (seed 004's table)", "",
+             f"Top-1 in percent; mCE relative to the normaliser = 100. Changes are against {versus}, with their paired 95 % interval.", "",
+             "| model | method | clean top-1 | corrupted top-1 (15 x 5) | mCE | clean change | mCE change |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for base in dict.fromkeys(s.get("base") for s in trained.values()):
         if base not in rows:
             continue
-        vanilla = rows[base].get("mce")
-        entries = [(base, "Vanilla")] + [(n, f"{s['method']} {s.get('kind', s.get('generator', ''))}".strip()) for n, s in trained.items() if s.get("base") == base]
+        reference = control or rows[base]
+        entries = [(base, "Vanilla")] + ([(control_name, "Vanilla + clean epochs (control)")] if control else [])
+        entries += [(n, f"{s['method']} {s.get('kind', s.get('generator', ''))}".strip()) for n, s in trained.items() if s.get("base") == base]
         for name, label in entries:
             row = rows[name]
-            change = None if vanilla is None or row.get("mce") is None or name == base else row["mce"] - vanilla
-            lines.append(f"| {name} | {label} | {_pct(row['clean_top1'])} | {_pct(row['imagenet_c_top1'])} | {_cell(row.get('mce'))} | "
-                         f"{'-' if change is None else f'{change:+.1f}'} |")
+            lines.append(f"| {name} | {label} | {_with_interval(row, 'clean_top1', 100)} | {_with_interval(row, 'imagenet_c_top1', 100)} | "
+                         f"{_with_interval(row, 'mce')} | {_change(row, reference, 'clean_top1', 100)} | {_change(row, reference, 'mce')} |")
     return lines
 
 
@@ -181,12 +221,16 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: 
     norm = summary["normaliser"]
     lines += [f"Top-1 in percent; CE / mCE relative to `{norm}` = 100 (its own mCE is 100 by definition)." if norm else
               "No normaliser was evaluated, so CE / mCE are not available.", ""]
+    if any(row.get("intervals") for row in models.values()):
+        lines += ["[low, high]: 95 % paired bootstrap interval over the test images (images resampled, training seed fixed); "
+                  "`n.s.`: a difference from the control whose interval contains 0.", ""]
     lines += constants_lines(summary.get("constants") or {}) + no_signal_lines(summary.get("no_signal") or [])
     lines += ["| model | clean top-1 | clean top-5 | corrupted top-1 (15 x 5) | mCE | relative mCE | mCE (4 extra) |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, row in models.items():
-        lines.append(f"| {name} | {_pct(row['clean_top1'])} | {_pct(row['clean_top5'])} | {_pct(row['imagenet_c_top1'])} | "
-                     f"{_cell(row.get('mce'))} | {_cell(row.get('relative_mce'))} | {_cell(row.get('mce_extra'))} |")
+        lines.append(f"| {name} | {_with_interval(row, 'clean_top1', 100)} | {_pct(row['clean_top5'])} | {_with_interval(row, 'imagenet_c_top1', 100)} | "
+                     f"{_with_interval(row, 'mce')}{_partial(row, 'mce_over')} | {_with_interval(row, 'relative_mce')}{_partial(row, 'relative_mce_over')} | "
+                     f"{_cell(row.get('mce_extra'))} |")
     if figures:
         lines += ["", "## Figures", ""] + [f"![{name}]({FIGURES}/{name}.png)" for name in figures]
     if any("ce" in row for row in models.values()):
@@ -413,10 +457,11 @@ def html_page(markdown_text: str, figures_dir: Path) -> str:
 
 def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | Path, *, clean_dir: str | Path = "data/shards/clean",
                  corrupt_dir: str | Path = "data/shards/corrupt", models_dir: str | Path = "data/models",
-                 deepcorrect_dir: str | Path = "metrics/deepcorrect") -> dict[str, Any]:
+                 deepcorrect_dir: str | Path = "metrics/deepcorrect", correct_dir: str | Path = "data/eval") -> dict[str, Any]:
     """The ``report`` stage: ``evals_dir/*.json`` -> ``out_dir/summary.json``, ``report.md``,
     ``report.html``, ``figures/*.png`` and ``plots/severity/<distortion>.csv`` (model, level,
-    top1); models in the order of the ``models:`` section."""
+    top1); models in the order of the ``models:`` section. Intervals come from the per-image
+    correctness in ``correct_dir/<model>/correct.npz`` (models without it get none)."""
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     evals = {p.stem: json.loads(p.read_text()) for p in sorted(Path(evals_dir).glob("*.json"))}
     if not evals:
@@ -424,7 +469,14 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
     order = list(params.get("models") or {})
     evals = {name: evals[name] for name in sorted(evals, key=lambda n: (order.index(n) if n in order else len(order), n))}
     out_dir = Path(out_dir)
-    summary = summarise(evals, settings.normaliser)
+    intervals = None
+    if settings.bootstrap:
+        from robust.bootstrap import intervals as bootstrap_intervals
+        from robust.evaluation import load_correct
+
+        correct = {name: load_correct(Path(correct_dir) / name / "correct.npz") for name in evals if (Path(correct_dir) / name / "correct.npz").is_file()}
+        intervals = bootstrap_intervals(correct, settings.normaliser, settings.control, settings.bootstrap, settings.bootstrap_seed)
+    summary = summarise(evals, settings.normaliser, intervals, settings.control)
     write_json(out_dir / "summary.json", summary)
     from robust.figures import write_figures
 

@@ -31,8 +31,13 @@ def test_evaluate_model_scores_clean_and_every_built_level(data):
     torch.manual_seed(0)
     model = create("deepcorrect_net", 12, width=0.1)
     assert built_levels(data / "corrupt", "fog") == [1, 2, 3, 4, 5] and built_levels(data / "corrupt", "snow") == []
-    result = evaluate_model(model, data / "clean", data / "corrupt", ["fog", "snow", "dc_blur"], batch_size=8)
+    correct = {}
+    result = evaluate_model(model, data / "clean", data / "corrupt", ["fog", "snow", "dc_blur"], batch_size=8, correct=correct)
     assert result["n"] == 20 and set(result["distortions"]) == {"fog", "dc_blur"}
+    # per-image correctness for the bootstrap: one bool per test image per set, agreeing with the counts
+    assert set(correct) == {"clean"} | {f"fog@{i}" for i in range(1, 6)} | {f"dc_blur@{i}" for i in range(1, 7)}
+    assert correct["clean"].dtype == bool and len(correct["clean"]) == 20 and correct["clean"].mean() == pytest.approx(result["clean"]["top1"])
+    assert correct["fog@3"].mean() == pytest.approx(result["distortions"]["fog"]["levels"]["3"]["top1"])
     assert result["constants"] == {"fog": "imagenet", "dc_blur": None} and result["num_classes"] == 12
     fog = result["distortions"]["fog"]
     assert sorted(fog["levels"], key=int) == ["1", "2", "3", "4", "5"]
@@ -42,6 +47,18 @@ def test_evaluate_model_scores_clean_and_every_built_level(data):
     assert result["deepcorrect"]["dc_blur"] == pytest.approx((result["clean"]["top1"] + sum(v["top1"] for v in dc.values())) / 7)
     errors = errors_of(result)
     assert list(errors["corruptions"]) == ["fog"] and len(errors["corruptions"]["fog"]) == 5
+
+
+def test_per_image_correctness_round_trips_through_its_file(tmp_path):
+    import numpy as np
+
+    from robust.evaluation import load_correct, save_correct
+
+    correct = {"clean": np.array([True, False, True]), "fog@1": np.array([False, False, True])}
+    save_correct(tmp_path / "m" / "correct.npz", correct)
+    loaded = load_correct(tmp_path / "m" / "correct.npz")
+    assert set(loaded) == set(correct) and all(np.array_equal(loaded[k], correct[k]) for k in correct)
+    assert [p.name for p in (tmp_path / "m").iterdir()] == ["correct.npz"]  # no temporary file left
 
 
 def _result(clean, fog, blur=None):

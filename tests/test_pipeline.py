@@ -15,7 +15,7 @@ import yaml
 from robust.data.shards import read_tar
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ("deepcorrect_net", "alexnet_small", "finetune-dc_awgn", "deepcorrect-dc_awgn", "ant1x1")
+MODELS = ("deepcorrect_net", "alexnet_small", "clean-finetune", "finetune-dc_awgn", "deepcorrect-dc_awgn", "ant1x1")
 
 
 def dvc(repo: Path, *args: str) -> str:
@@ -64,6 +64,7 @@ def repo(tmp_path_factory):
     params["models"] = {
         "deepcorrect_net": {"method": "baseline", "start": clean, "arch": "deepcorrect_net", "width": 0.25},
         "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1},
+        "clean-finetune": {"method": "finetune", "start": base, "base": "deepcorrect_net", "fraction": 0.0},
         "finetune-dc_awgn": {"method": "finetune", "start": base, "base": "deepcorrect_net", "distortion": "dc_awgn"},
         "deepcorrect-dc_awgn": {"method": "deepcorrect", "start": "metrics/deepcorrect/dc_awgn/ranking.json", "base": "deepcorrect_net", "distortion": "dc_awgn"},
         "ant1x1": {"method": "ant", "start": base, "base": "deepcorrect_net", "generator": "1x1", "fresh_steps": 2},
@@ -101,6 +102,13 @@ def test_models_are_trained_evaluated_and_reported(repo):
     assert "| Model | mCE | Contrast |" in report
     assert "| dc_awgn | DeepCorrect | deepcorrect-dc_awgn |" in report and "| dc_awgn | fine-tuning | finetune-dc_awgn |" in report
     assert "| ant1x1 | ant 1x1 |" in report  # seed 004's table
+    # the control and the paired bootstrap intervals (from data/eval/<model>/correct.npz, a DVC output)
+    assert summary["control"] == "clean-finetune" and "| clean-finetune | Vanilla + clean epochs (control) |" in report
+    for model in MODELS:
+        assert (repo / f"data/eval/{model}/correct.npz").is_file()
+        low, high = summary["models"][model]["intervals"]["clean_top1"]
+        assert low <= summary["models"][model]["clean_top1"] <= high
+    assert set(summary["models"]["ant1x1"]["vs_control"]) == {"clean_top1", "imagenet_c_top1", "mce", "relative_mce"}
     counts = {m: summary["models"][m]["parameters"]["trainable"] for m in ("deepcorrect_net", "finetune-dc_awgn", "deepcorrect-dc_awgn")}
     assert counts["deepcorrect-dc_awgn"] < counts["finetune-dc_awgn"] == counts["deepcorrect_net"]
     assert (repo / "metrics/deepcorrect/dc_awgn/curves.csv").read_text().startswith("percent,conv1,conv2,conv3")
