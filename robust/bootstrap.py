@@ -94,22 +94,28 @@ def interval(values: np.ndarray) -> list[float] | None:
     return [float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))]
 
 
+def difference(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Per statistic both have: the interval of ``a - b`` per resample and whether it excludes 0."""
+    out = {}
+    for key in a:
+        if key in b:
+            bounds = interval(a[key] - b[key])
+            out[key] = {"interval": bounds, "significant": bounds is not None and (bounds[0] > 0 or bounds[1] < 0)}
+    return out
+
+
 def intervals(correct: Mapping[str, Mapping[str, np.ndarray]], normaliser: str | None, control: str | None,
-              resamples: int = 1000, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Per model: ``intervals`` (statistic -> [low, high]) and, when a control model is given,
-    ``vs_control`` (statistic -> ``{"interval": [low, high], "significant": bool}`` of model minus
-    control, per resample). Statistics are fractions for top-1 and percent for (relative) mCE."""
+              resamples: int = 1000, seed: int = 0, pairs: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """``models``: per model, ``intervals`` (statistic -> [low, high]) and, when a control model
+    is given, ``vs_control`` (statistic -> ``{"interval": [low, high], "significant": bool}`` of
+    model minus control, per resample); ``pairs``: the same for each ``(a, b)`` asked, keyed
+    ``"a - b"``. Statistics are fractions for top-1 and percent for (relative) mCE."""
     top1 = {model: resampled_top1(sets, resamples, seed) for model, sets in correct.items()}
     norm = top1.get(normaliser) if normaliser else None
     stats = {model: model_statistics(values, norm) for model, values in top1.items()}
-    out: dict[str, dict[str, Any]] = {}
+    models: dict[str, dict[str, Any]] = {}
     for model, values in stats.items():
-        entry: dict[str, Any] = {"intervals": {k: interval(v) for k, v in values.items()}}
+        models[model] = {"intervals": {k: interval(v) for k, v in values.items()}}
         if control in stats and model != control:
-            entry["vs_control"] = {}
-            for key, v in values.items():
-                if key in stats[control]:
-                    bounds = interval(v - stats[control][key])
-                    entry["vs_control"][key] = {"interval": bounds, "significant": bounds is not None and (bounds[0] > 0 or bounds[1] < 0)}
-        out[model] = entry
-    return out
+            models[model]["vs_control"] = difference(values, stats[control])
+    return {"models": models, "pairs": {f"{a} - {b}": difference(stats[a], stats[b]) for a, b in pairs if a in stats and b in stats}}

@@ -106,8 +106,9 @@ def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None, interval
             report = mce_report(errors, baseline)
             row.update(mce=report["mce"], relative_mce=report["relative_mce"], mce_extra=report["mce_extra"], ce=report["ce"],
                        mce_over=len(report["mce_over"]), relative_mce_over=len(report["relative_mce_over"]))
-        row.update((intervals or {}).get(model, {}))
+        row.update(((intervals or {}).get("models") or {}).get(model, {}))
         out["models"][model] = row
+    out["pairs"] = (intervals or {}).get("pairs") or {}
     return out
 
 
@@ -166,21 +167,49 @@ def deepcorrect_table(summary: dict[str, Any], models: dict[str, Any]) -> list[s
     lines: list[str] = []
     for name, spec in _of_method(models, "deepcorrect").items():
         dist = spec.get("distortion", "dc_blur")
-        tuned = next((n for n, s in _of_method(models, "finetune").items() if s.get("distortion", "dc_blur") == dist and s.get("base") == spec.get("base")), None)
+        tuned = comparison_finetune(models, spec, summary.get("control"))
         trio = [("baseline", spec.get("base")), ("clean epochs (control)", summary.get("control")), ("fine-tuning", tuned), ("DeepCorrect", name)]
         trio = [(label, model) for label, model in trio if model in rows]
         if not lines:
             lines += ["", "## DeepCorrect against fine-tuning (seed 000's table)", "",
                       "Top-1 as fractions; `blur avg` / `AWGN avg` average clean + the 6 levels, as the seed does. mCE is on the 15 ImageNet-C "
                       "corruptions (normaliser = 100), which the seed never measured.", "",
-                      "| trained for | method | model | trainable params | clean | blur avg | AWGN avg | mCE |",
-                      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+                      "| trained for | method | model | trainable params | clean | blur avg | AWGN avg | mCE | mCE change vs control |",
+                      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for label, model in trio:
             row = rows[model]
             params = (row.get("parameters") or {}).get("trainable")
             lines.append(f"| {dist} | {label} | {model} | {params if params is not None else '-'} | {row['clean_top1']:.4f} | "
-                         f"{_cell(row['deepcorrect'].get('dc_blur'), digits=4)} | {_cell(row['deepcorrect'].get('dc_awgn'), digits=4)} | {_with_interval(row, 'mce')} |")
+                         f"{_cell(row['deepcorrect'].get('dc_blur'), digits=4)} | {_cell(row['deepcorrect'].get('dc_awgn'), digits=4)} | {_with_interval(row, 'mce')} | "
+                         f"{_change(row, rows.get(summary.get('control') or ''), 'mce')} |")
+    pairs = summary.get("pairs") or {}
+    versus = [(key, value["mce"]) for key, value in pairs.items() if "mce" in value and value["mce"].get("interval")]
+    if lines and versus:
+        lines += ["", "DeepCorrect minus fine-tuning, mCE (paired 95 % interval): " + "; ".join(_pair_cell(summary, key) for key, _ in versus) + "."]
     return lines
+
+
+def comparison_finetune(models: dict[str, Any], spec: dict[str, Any], control: str | None) -> str | None:
+    """The fine-tuning entry seed 000 compares a DeepCorrect entry with: same base and
+    distortion, distorted data (not the clean-only control)."""
+    dist = spec.get("distortion", "dc_blur")
+    return next((n for n, s in _of_method(models, "finetune").items()
+                 if n != control and s.get("fraction", 0.5) > 0 and s.get("distortion", "dc_blur") == dist and s.get("base") == spec.get("base")), None)
+
+
+def comparison_pairs(models: dict[str, Any], control: str | None) -> tuple[tuple[str, str], ...]:
+    """(DeepCorrect entry, its fine-tuning comparison) for every DeepCorrect entry."""
+    pairs = ((name, comparison_finetune(models, spec, control)) for name, spec in _of_method(models, "deepcorrect").items())
+    return tuple((a, b) for a, b in pairs if b is not None)
+
+
+def _pair_cell(summary: dict[str, Any], key: str) -> str:
+    a, b = key.split(" - ")
+    rows = summary["models"]
+    value = (rows[a].get("mce") or 0) - (rows[b].get("mce") or 0)
+    entry = summary["pairs"][key]["mce"]
+    low, high = entry["interval"]
+    return f"`{a}` - `{b}` {value:+.1f} [{low:+.1f}, {high:+.1f}]" + ("" if entry["significant"] else " n.s.")
 
 
 def noise_table(summary: dict[str, Any], models: dict[str, Any]) -> list[str]:
@@ -475,7 +504,8 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
         from robust.evaluation import load_correct
 
         correct = {name: load_correct(Path(correct_dir) / name / "correct.npz") for name in evals if (Path(correct_dir) / name / "correct.npz").is_file()}
-        intervals = bootstrap_intervals(correct, settings.normaliser, settings.control, settings.bootstrap, settings.bootstrap_seed)
+        intervals = bootstrap_intervals(correct, settings.normaliser, settings.control, settings.bootstrap, settings.bootstrap_seed,
+                                        comparison_pairs(params.get("models") or {}, settings.control))
     summary = summarise(evals, settings.normaliser, intervals, settings.control)
     write_json(out_dir / "summary.json", summary)
     from robust.figures import write_figures

@@ -56,7 +56,8 @@ def test_differences_are_paired_and_marked_significant_only_when_the_interval_ex
     better = control | hits(n, 0.3, 1)  # the control's hits plus more: better on every resample
     noisy = np.where(hits(n, 0.05, 2), ~control, control)  # 5 % of images flipped both ways: no real difference
     models = {name: {"clean": c, "fog@1": c, "fog@2": c} for name, c in (("control", control), ("better", better), ("noisy", noisy))}
-    out = B.intervals(models, normaliser=None, control="control", resamples=1000, seed=0)
+    result = B.intervals(models, normaliser=None, control="control", resamples=1000, seed=0, pairs=(("noisy", "better"),))
+    out = result["models"]
     assert "vs_control" not in out["control"]
     low, high = out["better"]["vs_control"]["clean_top1"]["interval"]
     assert 0 < low < better.mean() - control.mean() < high and out["better"]["vs_control"]["clean_top1"]["significant"]
@@ -64,6 +65,8 @@ def test_differences_are_paired_and_marked_significant_only_when_the_interval_ex
     # paired: the difference's interval is much narrower than either model's own interval
     own = out["better"]["intervals"]["clean_top1"]
     assert high - low < 0.8 * (own[1] - own[0])
+    pair = result["pairs"]["noisy - better"]["clean_top1"]  # any two models, on the same resamples
+    assert pair["significant"] and pair["interval"][1] < 0
 
 
 def test_report_cells_show_intervals_the_control_and_not_significant_changes():
@@ -95,3 +98,28 @@ def test_report_cells_show_intervals_the_control_and_not_significant_changes():
     assert gauss_line.count("[") == 5 and "n.s." not in gauss_line.split("|")[6]  # clean change: significant
     net_line = next(line for line in text.splitlines() if line.startswith("| net | Vanilla |"))
     assert "n.s." in net_line or "[-" in net_line  # the base against the control, with its interval
+
+
+def test_deepcorrect_table_compares_with_the_distorted_fine_tuning_not_the_control():
+    from robust.report import comparison_pairs, markdown, summarise
+
+    n = 300
+    base = hits(n, 0.8, 0)
+    sets = {name: {"clean": c, "fog@1": c & hits(n, 0.7, 7)} for name, c in
+            (("net", base), ("clean-finetune", base | hits(n, 0.05, 1)), ("ft", base & hits(n, 0.9, 2)), ("dc", base & hits(n, 0.95, 3)),
+             ("alex", hits(n, 0.5, 4)))}
+    specs = {"net": {"method": "baseline"}, "alex": {"method": "baseline"},
+             "clean-finetune": {"method": "finetune", "base": "net", "fraction": 0.0},
+             "ft": {"method": "finetune", "base": "net", "distortion": "dc_blur"},
+             "dc": {"method": "deepcorrect", "base": "net", "distortion": "dc_blur"}}
+    assert comparison_pairs(specs, "clean-finetune") == (("dc", "ft"),)
+    evals = {}
+    for name, c in sets.items():
+        fog = float(c["fog@1"].mean())
+        evals[name] = {"n": n, "num_classes": 12, "clean": {"top1": float(c["clean"].mean()), "top5": 1.0, "error": 1 - float(c["clean"].mean())},
+                       "distortions": {"fog": {"levels": {"1": {"top1": fog, "top5": 1.0, "n": n}}, "mean_top1": fog}},
+                       "imagenet_c_top1": fog, "deepcorrect": {"dc_blur": 0.5}}
+    summary = summarise(evals, "alex", B.intervals(sets, "alex", "clean-finetune", 300, 0, comparison_pairs(specs, "clean-finetune")), "clean-finetune")
+    text = markdown(summary, evals, specs)
+    assert "| dc_blur | fine-tuning | ft |" in text and "| dc_blur | clean epochs (control) | clean-finetune |" in text
+    assert "DeepCorrect minus fine-tuning, mCE (paired 95 % interval): `dc` - `ft` " in text
