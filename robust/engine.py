@@ -268,30 +268,39 @@ def inference_model(model: nn.Module, device: torch.device | None = None) -> Inf
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, folder: str | Path, *, batch_size: int = 256, workers: int = 0, device: torch.device | None = None,
-             desc: str | None = None, amp: bool = False, per_image: bool = False) -> dict[str, Any]:
-    """Top-1 / top-5 accuracy of ``model`` on a shard folder (fixed order), scored through
+             desc: str | None = None, amp: bool = False, per_image: bool = False, distributed: bool = False) -> dict[str, Any]:
+    """Top-1 / top-5 accuracy of ``model`` on a shard folder, scored through
     :func:`inference_model` (pass one in to prepare it once for many folders). Float32
     unless ``amp`` (bf16 autocast on CUDA), so GPU and CPU numbers compare. ``per_image``
-    adds ``correct``: each sample's top-1 correctness (bool, in the folder's order), what
-    paired bootstrap intervals resample."""
+    adds ``correct``: each sample's top-1 correctness (bool, by index in the folder), what
+    paired bootstrap intervals resample. ``distributed`` (under torchrun): each rank scores
+    its share of the shards and the counts (and ``correct``) are summed over the ranks, so
+    every rank returns what one process scoring the whole folder returns; otherwise the
+    process scores every shard (also rank 0 validating during training)."""
     device = device or next(model.parameters()).device
+    world = torch.distributed.get_world_size() if distributed and torch.distributed.is_initialized() else 1
     net = inference_model(model, device)
-    loader = make_loader(folder, batch_size, workers=workers, by_rank=False)  # the whole folder, also on rank 0 under torchrun
+    loader = make_loader(folder, batch_size, workers=workers, by_rank=world > 1, with_index=True)
+    total_samples = int(loader.dataset.info["num_samples"])
+    correct = np.zeros(total_samples, dtype=bool)
     correct1 = correct5 = total = 0
-    top1_hits: list[np.ndarray] = []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else nullcontext()
-    for images, labels in tqdm(loader, desc=desc or f"eval {Path(folder).name}", leave=False, disable=True if desc is False else None):
+    for images, labels, index in tqdm(loader, desc=desc or f"eval {Path(folder).name}", leave=False, disable=True if desc is False else None):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with autocast:
             logits = net(images)
         hits = topk_hits(logits.float(), labels, (1, 5))
         c1, c5 = (int(v) for v in hits.sum(dim=0))
         correct1, correct5, total = correct1 + c1, correct5 + c5, total + len(labels)
-        if per_image:
-            top1_hits.append(hits[:, 0].cpu().numpy())
+        correct[index.numpy()] = hits[:, 0].cpu().numpy()
+    if world > 1:
+        correct1, correct5, total = (int(v) for v in _all_reduce([correct1, correct5, total], device))
+        summed = torch.from_numpy(correct.astype(np.int64)).to(device)
+        torch.distributed.all_reduce(summed)
+        correct = summed.cpu().numpy() > 0
     result: dict[str, Any] = {"top1": correct1 / total, "top5": correct5 / total, "n": total}
     if per_image:
-        result["correct"] = np.concatenate(top1_hits)
+        result["correct"] = correct
     return result
 
 

@@ -45,7 +45,7 @@ from tqdm import tqdm
 
 from robust.data.shards import read_info, write_json
 from robust.distortions import IMAGENET_C, SUITES
-from robust.engine import evaluate, inference_model, pick_device
+from robust.engine import evaluate, inference_model, init_distributed, pick_device
 from robust.methods import load_model
 from robust.metrics import ALEXNET_IMAGENET_C, mce_report
 from robust.errors import ParamError
@@ -169,7 +169,8 @@ def evaluate_model(
             warnings.warn(f"evaluate.force_baseline: comparing with ImageNet-C's published AlexNet errors on other data: {'; '.join(mismatch)}", stacklevel=2)
     model = inference_model(model, device)  # prepared once for every test set
     keep = correct is not None
-    clean = evaluate(model, Path(clean_dir) / split, batch_size=batch_size, workers=workers, device=device, desc=False, amp=amp, per_image=keep)
+    clean = evaluate(model, Path(clean_dir) / split, batch_size=batch_size, workers=workers, device=device, desc=False, amp=amp, per_image=keep,
+                     distributed=True)
     if correct is not None:
         correct["clean"] = clean["correct"]
     result: dict[str, Any] = {"split": split, "n": clean["n"], "num_classes": clean_info["num_classes"],
@@ -177,7 +178,7 @@ def evaluate_model(
     per: dict[str, dict[str, Any]] = {}
     for name, level in tqdm(jobs, desc="evaluate", unit="set", disable=None):
         scores = evaluate(model, corrupt_root / name / str(level) / split, batch_size=batch_size, workers=workers, device=device, desc=False,
-                          amp=amp, per_image=keep)
+                          amp=amp, per_image=keep, distributed=True)
         if correct is not None:
             correct[f"{name}@{level}"] = scores["correct"]
         entry = per.setdefault(name, {"constants": level_constants(infos[(name, level)]), "levels": {}})
@@ -237,6 +238,7 @@ def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, c
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     model, counts = load_model(params, name, clean, Path(models_dir) / name / "model.pt")
     device = pick_device(settings.device)
+    rank, _ = init_distributed(device)  # under torchrun: each rank scores its shards, counts are summed
     model.to(device)
     suites = (params.get("corrupt") or {}).get("suites") or {}
     names = [n for suite in SUITES for n in suites.get(suite) or []]
@@ -244,8 +246,9 @@ def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, c
     result = {"model": name, "parameters": counts, **evaluate_model(model, clean, corrupt_root, names, batch_size=settings.batch_size,
                                               workers=settings.workers, device=device, baseline=settings.baseline,
                                               force_baseline=settings.force_baseline, amp=settings.amp, correct=correct)}
-    if correct_dir is not None and correct is not None:
-        save_correct(Path(correct_dir) / name / "correct.npz", correct)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    write_json(Path(out_dir) / f"{name}.json", result)
+    if rank == 0:
+        if correct_dir is not None and correct is not None:
+            save_correct(Path(correct_dir) / name / "correct.npz", correct)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        write_json(Path(out_dir) / f"{name}.json", result)
     return result

@@ -247,3 +247,60 @@ def test_ranks_draw_their_own_noise_and_resume_their_own_random_state(tmp_path):
     assert [d[:4] for d in first] == [d[:4] for d in whole]
     resumed = run("resumed", 0)  # epochs 2 and 3 from the checkpoint: each rank continues its own stream
     assert resumed == [d[4:] for d in whole]
+
+
+def test_per_image_results_are_indexed_by_folder_position_whatever_reads_them(shards, tmp_path):
+    # a folder without its decoded copy, read by 2 DataLoader workers (batches interleave)
+    import shutil
+
+    folder = tmp_path / "tars"
+    shutil.copytree(shards / "train", folder)
+    info = json.loads((folder / "info.json").read_text())
+    info["decoded"] = None
+    (folder / "info.json").write_text(json.dumps(info))
+    model = tiny_model()
+    decoded = engine.evaluate(model, shards / "train", batch_size=10, desc=False, per_image=True)
+    tars = engine.evaluate(model, folder, batch_size=10, workers=2, desc=False, per_image=True)
+    assert decoded["n"] == tars["n"] == 96 and np_equal(decoded["correct"], tars["correct"])
+    assert decoded["correct"].mean() == pytest.approx(decoded["top1"])
+
+
+def np_equal(a, b) -> bool:
+    import numpy as np
+
+    return bool(np.array_equal(a, b))
+
+
+def test_evaluation_under_torchrun_equals_one_process(tmp_path):
+    from robust import distortions
+    from robust.corrupt import CorruptParams, corrupt
+    from robust.evaluation import evaluate_from_params, load_correct
+
+    root = tmp_path / "data"  # 5 test shards of 10, 10, 10, 10, 6 for 2 ranks: uneven
+    prepare(DataParams(train_size=24, val_size=12, test_size=46, shard_size=10, workers=1), root / "clean")
+    for level in (1, 2):
+        corrupt(root / "clean", root / "corrupt" / "fog" / str(level), distortions.get("fog"), level, CorruptParams(workers=1))
+    (root / "models" / "net").mkdir(parents=True)
+    torch.save(tiny_model().state_dict(), root / "models" / "net" / "model.pt")
+    params = {"models": {"net": {"method": "baseline", "start": str(root / "clean"), "arch": "deepcorrect_net", "width": 0.1}},
+              "corrupt": {"suites": {"imagenet_c": ["fog"]}}, "evaluate": {"batch_size": 7, "device": "cpu"}}
+    (tmp_path / "params.json").write_text(json.dumps(params))
+    one = evaluate_from_params(params, "net", root / "clean", root / "corrupt", root / "models", tmp_path / "one", tmp_path / "one-correct")
+    script = tmp_path / "ddp_eval.py"
+    script.write_text(textwrap.dedent(f"""
+        import json, torch
+        from robust.evaluation import evaluate_from_params
+        params = json.load(open(r"{tmp_path / 'params.json'}"))
+        evaluate_from_params(params, "net", r"{root / 'clean'}", r"{root / 'corrupt'}", r"{root / 'models'}", r"{tmp_path / 'ddp'}",
+                             r"{tmp_path / 'ddp-correct'}")
+        torch.distributed.destroy_process_group()
+    """))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ddp = json.loads((tmp_path / "ddp" / "net.json").read_text())
+    assert ddp == json.loads((tmp_path / "one" / "net.json").read_text()) and ddp["n"] == 46
+    assert one["distortions"]["fog"]["levels"]["2"]["n"] == 46
+    a, b = load_correct(tmp_path / "one-correct" / "net" / "correct.npz"), load_correct(tmp_path / "ddp-correct" / "net" / "correct.npz")
+    assert set(a) == set(b) == {"clean", "fog@1", "fog@2"} and all(np_equal(a[k], b[k]) for k in a)

@@ -13,6 +13,10 @@ batches that one DataLoader worker reading the tars gives (the same shard shuffl
 same shuffle buffer, applied to sample indices), so training and evaluation results do not
 depend on which path ran. It skips decoding and per-sample collation, which cost as much as
 the forward pass of the pipeline's small networks.
+
+``with_index`` adds each sample's index in the folder (shard order), whatever split of
+shards across ranks and workers read it: what per-image results are stored by, so they pair
+across test sets and across runs with another number of processes.
 """
 
 from __future__ import annotations
@@ -43,10 +47,11 @@ class ShardDataset(IterableDataset):
     """An iterable dataset over one shard folder (``shard-*.tar`` + ``info.json``)."""
 
     def __init__(self, folder: str | Path, *, shuffle: bool = False, seed: int = 0, buffer_size: int = 2000, with_keys: bool = False,
-                 by_rank: bool = True) -> None:
+                 by_rank: bool = True, with_index: bool = False) -> None:
         self.folder = Path(folder)
         self.info = read_info(self.folder)
         self.shuffle, self.seed, self.buffer_size, self.with_keys = shuffle, seed, buffer_size, with_keys
+        self.with_index = with_index
         self.by_rank = by_rank  # False: every rank reads every shard (one process scoring a whole folder)
         self.epoch = 0
 
@@ -79,16 +84,26 @@ class ShardDataset(IterableDataset):
         worker = torch.utils.data.get_worker_info()
         worker_id, num_workers = (worker.id, worker.num_workers) if worker else (0, 1)
         shards = self.rank_shards()[worker_id::num_workers]
-        samples = wds.tariterators.tarfile_samples({"url": str(self.folder / s["name"])} for s in shards)
+        offsets = self._offsets()
+        samples: Iterator[tuple[int, dict[str, Any]]] = (
+            (offsets[s["name"]] + position, sample)
+            for s in shards
+            for position, sample in enumerate(wds.tariterators.tarfile_samples([{"url": str(self.folder / s["name"])}]))
+        )
         if self.shuffle:
             samples = _buffer_shuffle(samples, self.buffer_size, random.Random(f"{self.seed}-{self.epoch}-{rank}-{worker_id}"))
-        for sample in samples:
-            yield self._decode(sample)
+        for index, sample in samples:
+            yield self._decode(sample, index)
+
+    def _offsets(self) -> dict[str, int]:
+        """Shard name -> index of its first sample in the folder."""
+        shards = self.info["shards"]
+        return dict(zip((s["name"] for s in shards), itertools.accumulate((s["num_samples"] for s in shards), initial=0)))
 
     def sample_order(self) -> np.ndarray:
         """Indices (into the folder's shard order) of the samples this rank reads this epoch,
         in the order a single worker reading the tars yields them."""
-        offsets = dict(zip((s["name"] for s in self.info["shards"]), itertools.accumulate((s["num_samples"] for s in self.info["shards"]), initial=0)))
+        offsets = self._offsets()
         indices: Iterator[int] = itertools.chain.from_iterable(range(offsets[s["name"]], offsets[s["name"]] + s["num_samples"]) for s in self.rank_shards())
         if self.shuffle:
             rank, _ = _rank_world()
@@ -110,11 +125,13 @@ class ShardDataset(IterableDataset):
                             "rebuild the shards (dvc repro).")
         return images, labels
 
-    def _decode(self, sample: dict[str, Any]) -> tuple[Any, ...]:
+    def _decode(self, sample: dict[str, Any], index: int) -> tuple[Any, ...]:
         fmt = image_field(sample, self.folder)
         image = torch.from_numpy(decode_image(sample[fmt])).permute(2, 0, 1).float().div_(255.0)
-        label = int(sample["cls"])
-        return (image, label, sample["__key__"]) if self.with_keys else (image, label)
+        item: tuple[Any, ...] = (image, int(sample["cls"]))
+        if self.with_keys:
+            item += (sample["__key__"],)
+        return item + (index,) if self.with_index else item
 
 
 def _buffer_shuffle(samples: Iterator[dict[str, Any]], size: int, rng: random.Random) -> Iterator[dict[str, Any]]:
@@ -159,7 +176,8 @@ class DecodedLoader:
             # NCHW-contiguous uint8, then float / 255: the same values and layout as decoding each image
             images = torch.from_numpy(np.array(pixels)).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
             labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
-            yield (images.pin_memory(), labels.pin_memory()) if self.pin else (images, labels)
+            batch = (images.pin_memory(), labels.pin_memory()) if self.pin else (images, labels)
+            yield batch + (torch.from_numpy(np.asarray(index, dtype=np.int64)),) if self.dataset.with_index else batch
 
 
 def make_loader(
@@ -172,6 +190,7 @@ def make_loader(
     buffer_size: int = 2000,
     with_keys: bool = False,
     by_rank: bool = True,
+    with_index: bool = False,
 ) -> DataLoader | DecodedLoader:
     """A loader over a shard folder: seeded shuffle when ``train``, fixed order otherwise.
 
@@ -179,9 +198,10 @@ def make_loader(
     process; ``workers`` is then unused and the order is that of one worker); otherwise, or
     ``with_keys``, a DataLoader decodes the tars in ``workers`` processes. Call
     ``loader.dataset.set_epoch(e)`` each epoch for a new (reproducible) order. Under torchrun
-    each rank reads its share of the shards unless ``by_rank`` is False (all of them).
+    each rank reads its share of the shards unless ``by_rank`` is False (all of them);
+    ``with_index`` appends each sample's index in the folder to every item / batch.
     """
-    dataset = ShardDataset(folder, shuffle=train, seed=seed, buffer_size=buffer_size, with_keys=with_keys, by_rank=by_rank)
+    dataset = ShardDataset(folder, shuffle=train, seed=seed, buffer_size=buffer_size, with_keys=with_keys, by_rank=by_rank, with_index=with_index)
     arrays = None if with_keys else dataset.decoded_arrays()
     if arrays is not None:
         return DecodedLoader(dataset, batch_size, arrays)
