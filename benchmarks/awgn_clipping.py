@@ -19,20 +19,11 @@ import numpy as np
 import torch
 
 from robust import distortions as D
-from robust.data.shards import read_info, read_tar
 from robust.engine import inference_model
 from robust.methods import load_model
 from robust.params import load_params
 
-
-@torch.inference_mode()
-def top1(net: torch.nn.Module, images: np.ndarray, labels: torch.Tensor, batch: int = 256) -> float:
-    """Top-1 of float images on the 0-255 scale (any range), NHWC."""
-    correct = 0
-    for start in range(0, len(images), batch):
-        x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch], dtype=np.float32)).permute(0, 3, 1, 2) / 255.0
-        correct += int((net(x).argmax(1) == labels[start : start + batch]).sum())
-    return correct / len(images)
+from constants import load_test_set, top1  # benchmarks/constants.py (run from the repository root)
 
 
 def main() -> None:
@@ -46,21 +37,20 @@ def main() -> None:
     params = load_params("params.yaml")
     seed = int(params["corrupt"]["seed"])
     test = args.clean / "test"
-    images, labels = np.load(test / "images.npy"), torch.from_numpy(np.load(test / "labels.npy")).long()
-    keys = [s["__key__"] for shard in read_info(test)["shards"] for s in read_tar(test / shard["name"])]
+    images, labels, keys = load_test_set(test)
     awgn = D.configured("dc_awgn", (params.get("distortions") or {}).get("dc_awgn"), images.shape[1])
     print(f"dc_awgn sigmas (0-255): {list(awgn.table)}; {len(images)} test images")
     for model in args.models:
         net, _ = load_model(params, model, args.clean, args.models_dir / model / "model.pt")
         net = inference_model(net, torch.device("cpu"))
-        clean = top1(net, images.astype(np.float32), labels)
+        clean = top1(net, images, labels)
         rows = []
         for level, sigma in enumerate(awgn.table, start=1):
             noise = np.stack([np.random.default_rng(D.sample_seed(seed, "dc_awgn", level, key)).normal(0.0, sigma, size=images.shape[1:]) for key in keys])
             stored = np.load(args.corrupt / "dc_awgn" / str(level) / "test" / "images.npy")
             # the regenerated noise is the stage's: rounding and clipping it gives the stored pixels
             assert np.array_equal(stored, np.clip(np.round(images + noise), 0, 255).astype(np.uint8)), "regenerated noise differs from the shards"
-            rows.append((level, top1(net, stored.astype(np.float32), labels), top1(net, images + noise, labels)))
+            rows.append((level, top1(net, stored, labels), top1(net, images + noise, labels)))
         print(f"\n{model} (clean {clean * 100:.1f} %)")
         print(f"{'level':>5} {'clipped uint8':>14} {'unclipped float':>16} {'difference':>11}")
         for level, a, b in rows:

@@ -43,11 +43,18 @@ def _distort(job: tuple[str, str, int, int]) -> np.ndarray:
 
 @torch.inference_mode()
 def top1(net: torch.nn.Module, pixels: np.ndarray, labels: torch.Tensor, batch: int = 256) -> float:
+    """Top-1 of NHWC images on the 0-255 scale (uint8, or float of any range)."""
     correct = 0
     for start in range(0, len(pixels), batch):
-        images = torch.from_numpy(pixels[start : start + batch]).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+        images = torch.from_numpy(np.ascontiguousarray(pixels[start : start + batch], dtype=np.float32)).permute(0, 3, 1, 2) / 255.0
         correct += int((net(images).argmax(1) == labels[start : start + batch]).sum())
     return correct / len(pixels)
+
+
+def load_test_set(folder: Path) -> tuple[np.ndarray, torch.Tensor, list[str]]:
+    """A test folder's decoded images, labels and sample keys (what the per-sample seeds hash)."""
+    keys = [s["__key__"] for shard in read_info(folder)["shards"] for s in read_tar(folder / shard["name"])]
+    return np.load(folder / "images.npy"), torch.from_numpy(np.load(folder / "labels.npy")).long(), keys
 
 
 def main() -> None:
@@ -63,8 +70,7 @@ def main() -> None:
     params = load_params("params.yaml")
     seed = int(params["corrupt"]["seed"])
     test = args.clean / "test"
-    _IMAGES, labels = np.load(test / "images.npy"), torch.from_numpy(np.load(test / "labels.npy")).long()
-    _KEYS = [s["__key__"] for shard in read_info(test)["shards"] for s in read_tar(test / shard["name"])]
+    _IMAGES, labels, _KEYS = load_test_set(test)
     info = read_info(test)
     band = chance_band(info["num_classes"], len(_IMAGES))
     nets = {}
