@@ -16,10 +16,19 @@
 * progress bars; seeding of torch, numpy and the shard order.
 
 Settings: :class:`TrainParams` (the ``train:`` section). Methods customise the step, not the
-loop: ``loss_fn(model, images, labels) -> (loss, logits)``, ``parameters`` (what trains) and,
-for methods with state of their own (ANT's noise generators), ``hooks``: an object with
-``start_epoch(epoch)``, ``state_dict()`` and ``load_state_dict(state)``, called at the start
-of every epoch and saved in / restored from the checkpoint.
+loop: ``loss_fn(model, images, labels) -> (loss, logits)`` (``logits`` None for a model that
+is not a classifier, such as the gradient VAE: no top-1 is then counted), ``parameters``
+(what trains) and, for methods with state of their own (ANT's noise generators), ``hooks``:
+an object with ``start_epoch(epoch)``, ``state_dict()`` and ``load_state_dict(state)``,
+called at the start of every epoch and saved in / restored from the checkpoint.
+
+What it trains on is a shard folder, or any :class:`BatchSource` (an iterable of
+``(inputs, labels)`` batches with ``set_epoch``), such as the gradient detector's balanced
+feature batches. Validation is top-1 on ``val_dir`` by default, or a method's own
+``validate(model) -> {name: value}`` (logged as ``val_<name>``); with ``keep_best="val_loss"``
+the weights of the epoch with the lowest such value are what ``model.pt`` holds (the
+original VAE and detector keep their best epoch by validation loss), and they survive a
+resume through the checkpoint.
 """
 
 from __future__ import annotations
@@ -44,8 +53,17 @@ from robust.data.loader import make_loader
 from robust.metrics import topk_correct, topk_hits
 from robust.params import Section, is_int, require
 
-LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+Validate = Callable[[nn.Module], dict[str, float]]
 CHECKPOINT = "checkpoint.pt"
+
+
+class BatchSource(Protocol):
+    """Training batches other than a shard folder's: iterate ``(inputs, labels)``; ``set_epoch``
+    reseeds the order of an epoch (so a resumed run draws the same batches)."""
+
+    def set_epoch(self, epoch: int) -> None: ...
+    def __iter__(self) -> Any: ...
 
 
 class TrainHooks(Protocol):
@@ -307,7 +325,7 @@ def evaluate(model: nn.Module, folder: str | Path, *, batch_size: int = 256, wor
 # -- training ----------------------------------------------------------------------------------
 def train(
     model: nn.Module,
-    train_dir: str | Path,
+    train_dir: str | Path | BatchSource,
     out_dir: str | Path,
     p: TrainParams,
     *,
@@ -318,13 +336,18 @@ def train(
     run_id: Any = None,
     stop_after: int | None = None,
     hooks: TrainHooks | None = None,
+    validate: Validate | None = None,
+    keep_best: str | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place; writes ``out_dir/model.pt`` (state dict) and a per-epoch
-    checkpoint; returns the history ``{"epochs": [...], "resumed_from": int}``.
+    checkpoint; returns the history ``{"epochs": [...], "resumed_from": int, "best_epoch": int}``.
 
-    ``run_id`` (anything JSON-able, e.g. the model name and options) joins ``p`` in the
-    checkpoint fingerprint. ``stop_after`` stops after that many batches of this call (for
-    tests of resuming after an interruption).
+    ``train_dir``: a shard folder or a :class:`BatchSource`. ``validate``: the method's own
+    validation (default: top-1 on ``val_dir``). ``keep_best``: a history key (``val_loss``)
+    whose lowest epoch's weights are kept (default: the last epoch's). ``run_id`` (anything
+    JSON-able, e.g. the model name and options) joins ``p`` in the checkpoint fingerprint.
+    ``stop_after`` stops after that many batches of this call (for tests of resuming after an
+    interruption).
     """
     out_dir = Path(out_dir)
     device = pick_device(p.device)
@@ -344,7 +367,8 @@ def train(
     generator = torch.Generator().manual_seed(p.seed + 7919 * rank)
     history: list[dict[str, float]] = []
     start_epoch = 0
-    key = fingerprint(p.__dict__, run_id, world)
+    best: dict[str, Any] | None = None  # {"epoch", "value", "model"} of the best epoch so far (keep_best)
+    key = fingerprint(p.__dict__, run_id, world, keep_best)
 
     checkpoint_path = out_dir / CHECKPOINT
     if checkpoint_path.is_file():
@@ -357,7 +381,7 @@ def train(
             own = state["ranks"][rank] if "ranks" in state else {"generator": state["generator"], "rng": state["rng"]}
             generator.set_state(own["generator"])
             _set_rng_state(own["rng"])
-            history, start_epoch = state["history"], state["epoch"]
+            history, start_epoch, best = state["history"], state["epoch"], state.get("best")
             if hooks is not None:
                 hooks.load_state_dict(state["hooks"])
 
@@ -372,15 +396,17 @@ def train(
         live = Live(dir=str(log_dir), resume=start_epoch > 0, save_dvc_exp=False, dvcyaml=None, report=None)
         live.step = start_epoch  # one point per finished epoch, also after a resume
 
-    loader = make_loader(train_dir, p.batch_size, train=True, seed=p.seed, workers=p.workers)
+    loader = make_loader(train_dir, p.batch_size, train=True, seed=p.seed, workers=p.workers) if isinstance(train_dir, (str, Path)) else train_dir
+    set_epoch = loader.dataset.set_epoch if hasattr(loader, "dataset") else loader.set_epoch
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and p.amp else nullcontext()
     batches_done = 0
     for epoch in range(start_epoch, p.epochs):
-        loader.dataset.set_epoch(epoch)
+        set_epoch(epoch)
         if hooks is not None:
             hooks.start_epoch(epoch)
         ddp_model.train()
         sums = [0.0, 0.0, 0.0]  # loss * n, correct, n
+        top1_counted = False  # the step returned logits (a classifier)
         join = nn.parallel.distributed.Join([ddp_model]) if world > 1 else nullcontext()
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{p.epochs}", leave=False, disable=None if main else True)  # None: off when not a terminal
         with join:
@@ -389,7 +415,7 @@ def train(
                     raise KeyboardInterrupt(f"stopped after {stop_after} batches (test hook)")
                 images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
                 images = augment(images, p.augment, generator)
-                if cuda and p.channels_last:
+                if cuda and p.channels_last and images.dim() == 4:
                     images = images.contiguous(memory_format=torch.channels_last)
                 with autocast:
                     loss, logits = loss_fn(ddp_model, images, labels)
@@ -400,31 +426,45 @@ def train(
                 batches_done += 1
                 n = len(labels)
                 sums[0] += float(loss.detach()) * n
-                sums[1] += topk_correct(logits.detach().float(), labels, (1,))[0]
+                if logits is not None:
+                    sums[1] += topk_correct(logits.detach().float(), labels, (1,))[0]
+                    top1_counted = True
                 sums[2] += n
                 bar.set_postfix(loss=f"{sums[0] / sums[2]:.3f}")
         schedule.step()
         loss_sum, correct, seen = _all_reduce(sums, device)
-        record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_top1": correct / seen, "samples_seen": int(seen), "lr": optimizer.param_groups[0]["lr"]}
-        if val_dir is not None and main:
+        record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "samples_seen": int(seen), "lr": optimizer.param_groups[0]["lr"]}
+        if top1_counted:
+            record["train_top1"] = correct / seen
+        if main and validate is not None:
+            record.update({f"val_{name}": float(value) for name, value in validate(model).items()})
+            model.train()
+        elif val_dir is not None and main:
             record["val_top1"] = evaluate(model, val_dir, batch_size=p.batch_size, device=device, desc=False)["top1"]
         history.append(record)
+        if main and keep_best is not None:
+            if keep_best not in record:
+                raise ValueError(f"keep_best={keep_best!r} is not in the epoch record ({', '.join(record)})")
+            if best is None or record[keep_best] < best["value"]:
+                best = {"epoch": epoch + 1, "value": record[keep_best], "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         ranks = _every_rank({"generator": generator.get_state(), "rng": _rng_state()}, world)  # resumed per rank
         if main:
             if live is not None:
-                for name in ("train_loss", "train_top1", "val_top1"):
-                    if name in record:
-                        live.log_metric(name.replace("_", "/", 1), record[name])
+                for name, value in record.items():
+                    if name.startswith(("train_", "val_")):
+                        live.log_metric(name.replace("_", "/", 1), value)
                 live.next_step()
             state = {"fingerprint": key, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "ranks": ranks,
-                     "history": history, "hooks": hooks.state_dict() if hooks is not None else None}
+                     "history": history, "hooks": hooks.state_dict() if hooks is not None else None, "best": best}
             _save_atomic(state, checkpoint_path)
             tqdm.write(f"epoch {epoch + 1}/{p.epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
     if main:
+        if best is not None:
+            model.load_state_dict(best["model"])
         _save_atomic(model.state_dict(), out_dir / MODEL)
         if checkpoint_path.is_file():  # a finished run is not resumed: DVC reruns it only when something changed
             _save_atomic({**torch.load(checkpoint_path, map_location="cpu", weights_only=False), "complete": True}, checkpoint_path)
         if live is not None:
             live.end()
-    return {"epochs": history, "resumed_from": start_epoch}
+    return {"epochs": history, "resumed_from": start_epoch, "best_epoch": best["epoch"] if best is not None else len(history)}

@@ -43,10 +43,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from robust.data.shards import read_info, write_json
+from robust.data.shards import built_levels, read_info, write_json  # noqa: F401 -- built_levels: used here and re-exported
 from robust.distortions import IMAGENET_C, SUITES
 from robust.engine import evaluate, inference_model, init_distributed, pick_device
-from robust.methods import load_model
+from robust.methods import is_classifier, load_model
 from robust.metrics import ALEXNET_IMAGENET_C, mce_report
 from robust.errors import ParamError
 from robust.params import Section, is_int, require
@@ -85,14 +85,6 @@ class EvaluateParams(Section):
         require(is_int(self.batch_size) and self.batch_size >= 1, f"{section}.batch_size", self.batch_size, "an integer >= 1")
         require(is_int(self.workers) and self.workers >= 0, f"{section}.workers", self.workers, "an integer >= 0")
         require(isinstance(self.amp, bool), f"{section}.amp", self.amp, "true (bf16 autocast on CUDA) | false (float32, comparable with the CPU)")
-
-
-def built_levels(corrupt_root: Path, name: str, split: str = "test") -> list[int]:
-    """The levels of distortion ``name`` whose ``split`` shards exist, ascending."""
-    folder = corrupt_root / name
-    if not folder.is_dir():
-        return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / split / "info.json").is_file())
 
 
 def level_constants(info: dict[str, Any]) -> str | None:
@@ -217,12 +209,17 @@ def errors_of(result: dict[str, Any], names: list[str] | None = None) -> dict[st
     return {"clean": result["clean"]["error"], "corruptions": corruptions}
 
 
-def save_correct(path: Path, correct: dict[str, np.ndarray]) -> None:
-    """Per-image correctness (test set -> bool array) to ``path`` (.npz), atomically."""
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Named arrays to ``path`` (.npz, compressed), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(tmp, **{key: np.asarray(value, dtype=bool) for key, value in correct.items()})
+    np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
+
+
+def save_correct(path: Path, correct: dict[str, np.ndarray]) -> None:
+    """Per-image correctness (test set -> bool array) to ``path`` (.npz), atomically."""
+    save_arrays(path, {key: np.asarray(value, dtype=bool) for key, value in correct.items()})
 
 
 def load_correct(path: Path) -> dict[str, np.ndarray]:
@@ -238,10 +235,21 @@ def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, c
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     model, counts = load_model(params, name, clean, Path(models_dir) / name / "model.pt")
     device = pick_device(settings.device)
-    rank, _ = init_distributed(device)  # under torchrun: each rank scores its shards, counts are summed
-    model.to(device)
     suites = (params.get("corrupt") or {}).get("suites") or {}
     names = [n for suite in SUITES for n in suites.get(suite) or []]
+    if not is_classifier(params, name):  # the gradient VAE: its own loss per test set (robust.methods.vae)
+        from robust.methods import METHODS
+
+        jobs = [(n, level) for n in names for level in built_levels(Path(corrupt_root), n)]
+        scored, per_image = METHODS[params["models"][name]["method"]].evaluate(model, Path(clean), Path(corrupt_root), jobs, settings.batch_size, device)
+        result = {"model": name, "parameters": counts, **scored}
+        if correct_dir is not None:
+            save_arrays(Path(correct_dir) / name / "losses.npz", per_image)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        write_json(Path(out_dir) / f"{name}.json", result)
+        return result
+    rank, _ = init_distributed(device)  # under torchrun: each rank scores its shards, counts are summed
+    model.to(device)
     correct: dict[str, np.ndarray] | None = {} if correct_dir is not None else None
     result = {"model": name, "parameters": counts, **evaluate_model(model, clean, corrupt_root, names, batch_size=settings.batch_size,
                                               workers=settings.workers, device=device, baseline=settings.baseline,

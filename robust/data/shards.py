@@ -311,3 +311,11 @@ def read_info(folder: str | Path) -> dict[str, Any]:
     if missing:
         raise DataError(f"{folder} lacks shards listed in {INFO}: {', '.join(missing[:3])}.", "rebuild the shards (dvc repro).")
     return info
+
+
+def built_levels(corrupt_root: Path, name: str, split: str = "test") -> list[int]:
+    """The levels of distortion ``name`` whose ``split`` shards exist, ascending."""
+    folder = corrupt_root / name
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / split / "info.json").is_file())

@@ -14,7 +14,11 @@ finetune       a baseline's first L layers (or all) trained on a clean / distort
 deepcorrect    correction units on the top-ranked filters of a frozen baseline (seed 000)
 noise          Gaussian / Gauss_mult / speckle noise augmentation (seed 004)
 ant            adversarial noise training with a learned noise generator (seed 004)
+vae            the VAE of backpropagated-gradient features, clean data only (seed 001)
 =============  ==========================================================================
+
+A method module whose ``CLASSIFIER`` is False (``vae``) trains a model that is not a
+classifier: its ``evaluate@`` stage calls the module's own ``evaluate`` instead of top-1.
 """
 
 from __future__ import annotations
@@ -26,11 +30,17 @@ from typing import Any
 from robust import engine
 from robust.engine import TrainParams
 from robust.errors import ParamError
-from robust.methods import ant, baseline, deepcorrect, finetune, noise
+from robust.methods import ant, baseline, deepcorrect, finetune, noise, vae
 from robust.methods.common import ENTRY_KEYS, Context, Run, load_state, trainable
 from robust.models import Classifier
 
-METHODS: dict[str, ModuleType] = {"baseline": baseline, "finetune": finetune, "deepcorrect": deepcorrect, "noise": noise, "ant": ant}
+METHODS: dict[str, ModuleType] = {"baseline": baseline, "finetune": finetune, "deepcorrect": deepcorrect, "noise": noise, "ant": ant, "vae": vae}
+
+
+def is_classifier(params: dict[str, Any], name: str) -> bool:
+    """Whether ``models.<name>`` is scored by top-1 (every method but ``vae``)."""
+    method = ((params.get("models") or {}).get(name) or {}).get("method", "baseline")
+    return getattr(METHODS.get(method), "CLASSIFIER", True)
 
 
 def context(params: dict[str, Any], name: str, clean_dir: str | Path) -> tuple[Context, ModuleType]:
@@ -73,7 +83,8 @@ def train_from_params(params: dict[str, Any], name: str, clean_dir: str | Path, 
     clean = Path(clean_dir)
     run_id = [name, ctx.spec, ctx.settings, inputs_fingerprint(ctx.start, clean)]
     history = engine.train(run.model, clean / "train", Path(models_dir) / name, ctx.train, val_dir=clean / "val", loss_fn=run.loss_fn,
-                           parameters=run.parameters, log_dir=Path(logs_dir) / name, run_id=run_id, hooks=run.hooks)
+                           parameters=run.parameters, log_dir=Path(logs_dir) / name, run_id=run_id, hooks=run.hooks,
+                           validate=run.validate, keep_best=run.keep_best)
     return {**history, "trainable_params": trainable(run.parameters)}
 
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from robust import distortions
 from robust.data.shards import read_info
-from robust.engine import LossFn, TrainHooks, TrainParams
+from robust.engine import LossFn, TrainHooks, TrainParams, Validate
 from robust.errors import ParamError, RobustError
 from robust.models import Classifier, create, load_weights
 
@@ -58,6 +58,8 @@ class Run:
     parameters: list[nn.Parameter]
     loss_fn: LossFn | None = None
     hooks: TrainHooks | None = None
+    validate: Validate | None = None  # the method's own validation (default: top-1 on the val split)
+    keep_best: str | None = None  # keep the epoch with the lowest value of this history key (default: the last)
 
 
 def trainable(parameters: list[nn.Parameter]) -> int:

@@ -20,36 +20,46 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_RAW_INPUT: set[str] = set()  # networks that take the [0, 1] image itself (the gradient VAE)
+_NOT_CLASSIFIERS: set[str] = set()  # networks whose forward gives no class logits (the gradient VAE)
 
 
-def register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator: add a network builder ``fn(num_classes, image_size, **options)`` under ``name``."""
+def register(name: str, normalise: bool = True, classifier: bool = True) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: add a network builder ``fn(num_classes, image_size, **options)`` under
+    ``name``; ``normalise=False`` for a network that takes the [0, 1] image unnormalised,
+    ``classifier=False`` for one whose forward does not return class logits."""
 
     def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model {name} registered twice")
         _REGISTRY[name] = fn
+        if not normalise:
+            _RAW_INPUT.add(name)
+        if not classifier:
+            _NOT_CLASSIFIERS.add(name)
         return fn
 
     return add
 
 
-def available() -> list[str]:
-    """The registered model names."""
-    return sorted(_REGISTRY)
+def available(classifiers_only: bool = False) -> list[str]:
+    """The registered model names (only those giving class logits with ``classifiers_only``)."""
+    return sorted(n for n in _REGISTRY if not (classifiers_only and n in _NOT_CLASSIFIERS))
 
 
 class Classifier(nn.Module):
-    """``net((x - mean) / std)`` for images ``x`` in [0, 1]; ``net`` is the bare network."""
+    """``net((x - mean) / std)`` for images ``x`` in [0, 1]; ``net`` is the bare network.
+    With ``normalise=False`` (a network registered so, such as the gradient VAE) it is
+    ``net(x)`` unchanged: one wrapper, so weights, training and loading are shared."""
 
-    def __init__(self, net: nn.Module, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD) -> None:
+    def __init__(self, net: nn.Module, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD, normalise: bool = True) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.normalise = net, normalise
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.net((x - self.mean) / self.std) if self.normalise else self.net(x)
 
 
 def create(name: str, num_classes: int, *, image_size: int = 32, pretrained: str | None = None, **options: Any) -> Classifier:
@@ -66,7 +76,7 @@ def create(name: str, num_classes: int, *, image_size: int = 32, pretrained: str
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ParamError(f"num_classes must be an integer >= 2, got {num_classes!r}.", "check the dataset's class list.")
     net = _REGISTRY[name](num_classes=num_classes, image_size=image_size, **options)
-    model = Classifier(net)
+    model = Classifier(net, normalise=name not in _RAW_INPUT)
     model.skipped_weights = []  # type: ignore[assignment]
     if pretrained:
         model.skipped_weights = load_weights(model, _weights_file(name, pretrained))  # type: ignore[assignment]

@@ -1,0 +1,99 @@
+"""The seed-001 VAE (Kwon et al., ICIP 2019), trained on the clean train split only.
+
+A ``models:`` entry with ``method: vae`` and ``arch: vae``. The VAE takes the shards' images
+resized to ``methods.vae.image_size`` (28 in the reference). The step is the per-image
+negative ELBO, BCE summed over pixels + KLD summed over the latent, averaged over the
+batch (the original summed over the batch too; with Adam only the scale of the logged
+loss differs). Validation is the same loss on the clean val split in eval mode (z = mu),
+and the epoch with the lowest one is what ``model.pt`` holds, as in the original.
+Settings: ``methods.vae.train`` (Adam 1e-3, batch 128, no augmentation, constant rate).
+
+Its ``evaluate@`` stage is not a top-1 evaluation: :func:`evaluate` writes the VAE's mean
+loss (BCE, KLD) on the clean test split and on every built distorted test set, the signal
+the gradient features are built from (how far each distortion moves the VAE's inputs
+from what it learned), and each image's loss to ``data/eval/<name>/losses.npz``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from robust.data.loader import make_loader
+from robust.methods.common import Context, Run, build
+from robust.errors import ParamError
+from robust.params import is_int, require
+
+#: this method's models are not classifiers: no top-1, no leaderboard row
+CLASSIFIER = False
+
+
+def input_size(settings: dict[str, Any]) -> int:
+    """``methods.vae.image_size``: the side the VAE resizes its inputs to (28 in the reference).
+    It lives in the method's section, not in ``gradients:``, so that editing it reruns
+    ``train@vae`` and the gradient stages only (a train@ stage depends on its own method's
+    section)."""
+    unknown = sorted(set(settings) - {"image_size", "arch"})
+    if unknown:
+        raise ParamError(f"Unknown setting methods.vae.{unknown[0]}.", "methods.vae takes image_size (and train:).")
+    size = settings.get("image_size", 28)
+    require(is_int(size) and 8 <= size <= 512, "methods.vae.image_size", size, "an integer from 8 to 512 (28 in the reference)")
+    return int(size)
+
+
+def loss_fn(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, None]:
+    """Mean per-image negative ELBO; no logits (the engine then counts no top-1)."""
+    bce, kld, _ = model(images)
+    return (bce + kld).mean(), None
+
+
+@torch.no_grad()
+def mean_loss(model: nn.Module, folder: Path, batch_size: int = 512, device: torch.device | None = None) -> dict[str, Any]:
+    """Mean BCE, KLD and their sum over a shard folder in eval mode (z = mu), and each image's loss."""
+    was_training = model.training
+    model.eval()
+    device = device or next(model.parameters()).device
+    sums = np.zeros(2)
+    per_image = []
+    for images, _ in make_loader(folder, batch_size):
+        bce, kld, _ = model(images.to(device))
+        sums += [float(bce.sum()), float(kld.sum())]
+        per_image.append((bce + kld).cpu().numpy())
+    model.train(was_training)
+    losses = np.concatenate(per_image)
+    n = len(losses)
+    return {"bce": sums[0] / n, "kld": sums[1] / n, "loss": float(sums.sum() / n), "n": n, "per_image": losses}
+
+
+def setup(ctx: Context) -> Run:
+    """Every weight of the VAE trains; validation loss picks the kept epoch."""
+    model = build({"arch": ctx.spec.get("arch", "vae"), "input_size": input_size(ctx.settings)}, ctx.clean_dir)
+    val = ctx.clean_dir / "val"
+    batch = ctx.train.batch_size
+
+    def validate(net: nn.Module) -> dict[str, float]:
+        return {"loss": mean_loss(net, val, batch)["loss"]}
+
+    return Run(model, list(model.parameters()), loss_fn=loss_fn, validate=validate, keep_best="val_loss")
+
+
+def evaluate(model: nn.Module, clean_dir: Path, corrupt_root: Path, jobs: list[tuple[str, int]], batch_size: int,
+             device: torch.device) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The VAE's mean loss on clean test + every (distortion, level) in ``jobs``, and the
+    per-image losses (``clean``, ``<distortion>@<level>``)."""
+    model.to(device)
+    clean = mean_loss(model, clean_dir / "test", batch_size, device)
+    per_image = {"clean": clean.pop("per_image")}
+    result: dict[str, Any] = {"kind": "vae", "split": "test", "clean": clean, "distortions": {}}
+    for name, level in tqdm(jobs, desc="evaluate (VAE loss)", unit="set", disable=None):
+        scores = mean_loss(model, corrupt_root / name / str(level) / "test", batch_size, device)
+        per_image[f"{name}@{level}"] = scores.pop("per_image")
+        result["distortions"].setdefault(name, {"levels": {}})["levels"][str(level)] = scores
+    for entry in result["distortions"].values():
+        entry["mean_loss"] = float(np.mean([v["loss"] for v in entry["levels"].values()]))
+    return result, per_image
