@@ -102,27 +102,52 @@ def write_released(clean: Path, out: Path, name: str, root: Path, params: Corrup
     with atomic_dir(out) as tmp:
         for level, plan in plans.items():
             with atomic_dir(tmp / str(level)) as level_tmp:
-                folder = level_tmp / SPLIT
-                folder.mkdir()
-                result = write_shards(folder, plan.jobs, plan.builder, workers=params.workers, total=plan.total, desc=f"released {name}@{level} {SPLIT}")
-                info = {
-                    "split": SPLIT,
-                    "source": source,
-                    "image_size": clean_info["image_size"],
-                    "format": plan.format,
-                    "num_classes": clean_info["num_classes"],
-                    "classes": clean_info["classes"],
-                    "distortion": {"name": name, "level": level, "levels": LEVELS, "origin": "released", "family": family_of(name), "value": None},
-                    **result,
-                    "decoded": write_decoded(folder, result["shards"]),
-                    "clean_shards_sha256": [s["sha256"] for s in clean_info["shards"]],
-                    "params": {k: v for k, v in params.as_dict().items() if k != "suites"} | {"splits": list(params.splits)},
-                    "software": software_versions(),
-                    "released": {"layout": layout, "root": str(root), **plan.provenance, "constants": "released"},
-                }
-                write_json(folder / INFO, info)
+                info = _write_split(level_tmp / SPLIT, plan, clean_info, name, level, root, layout, params)
             infos[level] = {SPLIT: info}
     return infos
+
+
+def write_released_splits(clean: Path, out: Path, name: str, level: int, root: Path, params: CorruptParams, splits: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """One level of a CURE-TSR challenge for other splits than test (``out/<split>/``): the
+    gradient detectors train on challenge 07 (Gaussian blur) level 1's train / val folders,
+    as seed 001 did. Only CURE-TSR ships distorted train / val splits."""
+    clean, out, root = Path(clean), Path(out), Path(root)
+    clean_info = read_info(clean / "train")
+    if clean_info.get("source") != "cure-tsr" or name not in CURE_TSR:
+        raise DataError(f"Only CURE-TSR's challenge folders have distorted train / val splits; {name} on {clean_info.get('source')} has none.",
+                        "train the detectors on a distortion the pipeline can generate (gradients.train_distortion: gaussian_blur).")
+    if not 1 <= level <= LEVELS:
+        raise DataError(f"Level {level} is out of range for {name}, which has {LEVELS} levels.", f"use a level from 1 to {LEVELS}.")
+    infos = {}
+    with atomic_dir(out) as tmp:
+        for split in splits:
+            plan = _plan_cure_tsr(clean, clean_info, name, root, params, split=split, levels=(level,))[level]
+            infos[split] = _write_split(tmp / split, plan, clean_info, name, level, root, "cure-tsr", params, split=split)
+    return infos
+
+
+def _write_split(folder: Path, plan: _Plan, clean_info: dict[str, Any], name: str, level: int, root: Path, layout: str, params: CorruptParams,
+                 split: str = SPLIT) -> dict[str, Any]:
+    """Write one planned split's shards, decoded copy and ``info.json``; returns the info."""
+    folder.mkdir()
+    result = write_shards(folder, plan.jobs, plan.builder, workers=params.workers, total=plan.total, desc=f"released {name}@{level} {split}")
+    info = {
+        "split": split,
+        "source": clean_info["source"],
+        "image_size": clean_info["image_size"],
+        "format": plan.format,
+        "num_classes": clean_info["num_classes"],
+        "classes": clean_info["classes"],
+        "distortion": {"name": name, "level": level, "levels": LEVELS, "origin": "released", "family": family_of(name), "value": None},
+        **result,
+        "decoded": write_decoded(folder, result["shards"]),
+        "clean_shards_sha256": [s["sha256"] for s in clean_info["shards"]],
+        "params": {k: v for k, v in params.as_dict().items() if k != "suites"} | {"splits": list(params.splits)},
+        "software": software_versions(),
+        "released": {"layout": layout, "root": str(root), **plan.provenance, "constants": "released"},
+    }
+    write_json(folder / INFO, info)
+    return info
 
 
 def _check_name(name: str, source: str | None) -> None:
@@ -348,9 +373,10 @@ def _plan_imagenet_c(clean: Path, clean_info: dict[str, Any], name: str, root: P
 class CureBuilder:
     """Samples of one shard job: a challenge image fitted to the clean size (in workers)."""
 
-    def __init__(self, source: Any, image_size: int, resize_shorter: int | None, resize_mode: str, name: str, level: int, fmt: str, quality: int) -> None:
+    def __init__(self, source: Any, image_size: int, resize_shorter: int | None, resize_mode: str, name: str, level: int, fmt: str, quality: int,
+                 split: str = SPLIT) -> None:
         self.source, self.image_size, self.resize_shorter, self.resize_mode = source, image_size, resize_shorter, resize_mode
-        self.name, self.level, self.fmt, self.quality = name, level, fmt, quality
+        self.name, self.level, self.fmt, self.quality, self.split = name, level, fmt, quality, split
 
     def __call__(self, records: Sequence[Record]) -> Iterator[dict[str, Any]]:
         for record in records:
@@ -358,11 +384,12 @@ class CureBuilder:
                 image = fit_image(self.source.load(record), self.image_size, self.resize_shorter, self.resize_mode)
             except BadImageError as exc:
                 raise DataError(exc.problem, "re-extract the file from the CURE-TSR archive, or delete it.") from exc
-            base = {"key": record.key, "source": self.source.name, "split": SPLIT, "label": record.label, **record.meta}
+            base = {"key": record.key, "source": self.source.name, "split": self.split, "label": record.label, **record.meta}
             yield make_sample(record.key, image, record.label, _meta(base, self.name, self.level), self.fmt, self.quality)
 
 
-def _plan_cure_tsr(clean: Path, clean_info: dict[str, Any], name: str, root: Path, params: CorruptParams) -> dict[int, _Plan]:
+def _plan_cure_tsr(clean: Path, clean_info: dict[str, Any], name: str, root: Path, params: CorruptParams, split: str = SPLIT,
+                   levels: Sequence[int] = tuple(range(1, LEVELS + 1))) -> dict[int, _Plan]:
     from robust.data.sources.curetsr import CureTsrSource
 
     if not (root / "RealChallenge").is_dir() and (root / "cure-tsr").is_dir():
@@ -370,21 +397,22 @@ def _plan_cure_tsr(clean: Path, clean_info: dict[str, Any], name: str, root: Pat
     ctype = CURE_TSR.index(name) + 1
     data = clean_info["params"]
     plans = {}
-    for level in range(1, LEVELS + 1):
+    for level in levels:
         challenge = f"{ctype:02d}_{level:02d}"
-        folder = root / "RealChallenge" / challenge / SPLIT
+        folder = root / "RealChallenge" / challenge / split
         if not folder.is_dir():
             raise DataError(
-                f"The CURE-TSR test folder of {name} level {level} (challenge {challenge}) is missing: {folder} does not exist.",
-                f"point corrupt.root at the cure-tsr/ folder holding RealChallenge/{challenge}/test/*.bmp, or remove {name} from corrupt.suites.",
+                f"The CURE-TSR {split} folder of {name} level {level} (challenge {challenge}) is missing: {folder} does not exist.",
+                f"point corrupt.root at the cure-tsr/ folder holding RealChallenge/{challenge}/{split}/*.bmp, or remove {name} from corrupt.suites.",
             )
         source = CureTsrSource(root, challenge=challenge)
         if source.classes != list(clean_info["classes"]):
             raise DataError("The CURE-TSR classes differ from those of the clean shards.", "rebuild the clean shards (dvc repro prepare).")
-        records = source.splits(need_train=False).get(SPLIT) or []
+        records = source.splits(need_train=False).get(split) or []
         if not records:
             raise DataError(f"{folder} holds no .bmp image.", f"point corrupt.root at the complete cure-tsr/ folder, or remove {name} from corrupt.suites.")
-        builder = CureBuilder(source, data["image_size"], data.get("resize_shorter"), data.get("resize_mode", "center-crop"), name, level, params.format, params.jpg_quality)
-        provenance = {"folder": f"RealChallenge/{challenge}/{SPLIT}", "files": len(records)}
+        builder = CureBuilder(source, data["image_size"], data.get("resize_shorter"), data.get("resize_mode", "center-crop"), name, level, params.format, params.jpg_quality,
+                              split)
+        provenance = {"folder": f"RealChallenge/{challenge}/{split}", "files": len(records)}
         plans[level] = _Plan(chunk(records, int(data["shard_size"])), builder, len(records), params.format, provenance)
     return plans
