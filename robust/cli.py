@@ -37,9 +37,9 @@ def _train(args: argparse.Namespace) -> None:
     from robust.params import load_params
 
     history = train_from_params(load_params(args.params), args.model, args.clean, args.models, args.logs)
-    last = history["epochs"][-1]
-    print(f"{args.model}: {len(history['epochs'])} epochs (resumed after {history['resumed_from']}), "
-          f"train top-1 {last['train_top1']:.4f}, val top-1 {last.get('val_top1', float('nan')):.4f}")
+    last = history["epochs"][history["best_epoch"] - 1]
+    scores = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in last.items() if k.startswith(("train_", "val_")))
+    print(f"{args.model}: {len(history['epochs'])} epochs (resumed after {history['resumed_from']}), kept epoch {history['best_epoch']}: {scores}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -47,7 +47,15 @@ def _evaluate(args: argparse.Namespace) -> None:
     from robust.params import load_params
 
     result = evaluate_from_params(load_params(args.params), args.model, args.clean, args.corrupt, args.models, args.out)
-    print(f"{args.model}: clean top-1 {result['clean']['top1']:.4f}, {len(result['distortions'])} distortions evaluated")
+    score = f"top-1 {result['clean']['top1']:.4f}" if "top1" in result["clean"] else f"loss {result['clean']['loss']:.2f}"
+    print(f"{args.model}: clean {score}, {len(result['distortions'])} distortions evaluated")
+
+
+def _detect_metrics(args: argparse.Namespace) -> None:
+    from robust.detection import detection_metrics, read_scores_csv
+
+    scores, labels = read_scores_csv(args.scores)
+    print(json.dumps(detection_metrics(scores, labels), indent=2))
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -165,6 +173,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], None]]] = {
     "distortions": ("list the distortion registry by suite", _distortions),
     "sources": ("list the dataset sources data.source accepts", _sources),
     "info": ("summarise a shard folder's info.json", _info),
+    "detect-metrics": ("distortion-detection metrics of a score,label CSV (label 1 = distorted, higher score = more likely distorted)", _detect_metrics),
 }
 
 
@@ -205,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--device", default="auto")
             cmd.add_argument("--baseline", help="also CE / mCE against alexnet-imagenet-c (ImageNet-C-like data only) or a JSON errors file")
             cmd.add_argument("--force-baseline", action="store_true", help="compare with alexnet-imagenet-c even on data unlike ImageNet-C (warns)")
+        if name == "detect-metrics":
+            cmd.add_argument("scores", type=Path, help="CSV with a header and columns score,label; prints accuracy (threshold 0.5), auroc, "
+                                                      "fpr95, detection_error, aupr_in, aupr_out as fractions")
         if name == "info":
             cmd.add_argument("folder", type=Path, help="a shard folder, e.g. data/shards/clean/train")
     return parser
