@@ -36,7 +36,11 @@ FIGURES = "figures"
 SEED_003_ORDER = sorted(IMAGENET_C, key=lambda n: {"gaussian_noise": "gauss", "jpeg_compression": "jpeg", "elastic_transform": "elastic"}.get(n, n))
 SHORT = {"brightness": "Bright.", "contrast": "Contrast", "defocus_blur": "Defocus", "elastic_transform": "Elastic", "fog": "Fog", "frost": "Frost",
          "gaussian_noise": "Gauss.", "glass_blur": "Glass", "impulse_noise": "Impulse", "jpeg_compression": "jpeg", "motion_blur": "Motion",
-         "pixelate": "Pixel.", "shot_noise": "Shot", "snow": "Snow", "zoom_blur": "Zoom"}  # fmt: skip
+         "pixelate": "Pixel.", "shot_noise": "Shot", "snow": "Snow", "zoom_blur": "Zoom",
+         # CURE-TSR's challenge types, as seed 001's tables name them (the unnamed ones by their initials)
+         "cure_decolorization": "DE", "cure_lens_blur": "LB", "cure_codec_error": "CE", "cure_darkening": "DR", "cure_dirty_lens": "DL",
+         "cure_exposure": "EX", "cure_gaussian_blur": "GB", "cure_noise": "NO", "cure_rain": "RA", "cure_shadow": "SH", "cure_snow": "SN",
+         "cure_haze": "HZ"}  # fmt: skip
 
 
 CHANCE_Z = 1.96  # a top-1 within chance + 1.96 binomial standard errors is "at chance" (one-sided 97.5 %)
@@ -240,10 +244,66 @@ def noise_table(summary: dict[str, Any], models: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: dict[str, Any] | None = None, figures: list[str] | None = None) -> str:
+def _short(name: str) -> str:
+    return SHORT.get(name, name)
+
+
+def _detection_cell(value: float, bounds: list[float] | None, scale: float = 100.0) -> str:
+    text = f"{value * scale:.1f}"
+    return f"{text} [{bounds[0] * scale:.1f}, {bounds[1] * scale:.1f}]" if bounds else text
+
+
+def _signed_cell(value: float, test: dict[str, Any] | None, scale: float = 100.0) -> str:
+    bounds = (test or {}).get("interval")
+    text = f"{value * scale:+.1f}"
+    if bounds:
+        text += f" [{bounds[0] * scale:+.1f}, {bounds[1] * scale:+.1f}]" + ("" if test.get("significant") else " n.s.")
+    return text
+
+
+def gradient_tables(gradients: dict[str, Any]) -> list[str]:
+    """Seed 001's detection tables (rows: activations, gradients, their difference; columns:
+    each tested distortion averaged over its levels, then the mean), one per metric with
+    intervals (accuracy, AUROC), and the other metrics' means."""
+    rows = gradients.get("distortions") or {}
+    if not rows:
+        return []
+    names = list(rows)
+    mean = gradients["mean"]
+    lines = ["", "## Distortion detection: VAE gradients vs activations (seed 001)", "",
+             f"Two detectors (the seed's MLP) trained on clean vs `{gradients['train_distortion']}` level {gradients['train_level']}: "
+             f"one on the VAE's latent mu ({gradients['features']['activations']} values), one on its weight gradients "
+             f"({gradients['features']['gradients']} values: KLD w.r.t. the last encoder conv, BCE w.r.t. the `{gradients['bce_layer']}` "
+             f"decoder layer, normalise `{gradients['normalise']}`), inputs standardised: {str(gradients['standardise']).lower()}. "
+             "Tested on the clean test set against every other distortion, each averaged over its levels, on balanced sets; "
+             "distorted = positive. Percent; [low, high]: 95 % paired bootstrap interval over the test images "
+             f"({gradients['bootstrap']} resamples); `n.s.`: the difference's interval contains 0.", ""]
+    for metric, title in (("auroc", "AUROC"), ("accuracy", "Accuracy (threshold 0.5)")):
+        lines += [f"### {title}", "", "| features | " + " | ".join(_short(n) for n in names) + " | mean |",
+                  "| --- | " + " | ".join("---:" for _ in names) + " | ---: |"]
+        for kind in ("activations", "gradients"):
+            cells = [_detection_cell(rows[n][kind][metric], (rows[n].get("intervals") or {}).get(kind, {}).get(metric)) for n in names]
+            lines.append(f"| {kind} | " + " | ".join(cells) + f" | {_detection_cell(mean[kind][metric], (mean.get('intervals') or {}).get(kind, {}).get(metric))} |")
+        cells = [_signed_cell(rows[n]["difference"][metric], (rows[n].get("difference_intervals") or {}).get(metric)) for n in names]
+        lines += ["| gradients - activations | " + " | ".join(cells) + f" | {_signed_cell(mean['difference'][metric], (mean.get('difference_intervals') or {}).get(metric))} |", ""]
+    better = [n for n in names if (rows[n].get("difference_intervals") or {}).get("auroc", {}).get("significant") and rows[n]["difference"]["auroc"] > 0]
+    worse = [n for n in names if (rows[n].get("difference_intervals") or {}).get("auroc", {}).get("significant") and rows[n]["difference"]["auroc"] < 0]
+    lines += [f"Gradients have the higher AUROC on {len(gradients.get('gradients_better_auroc') or [])} of {len(names)} distortions; "
+              f"the interval excludes 0 for {len(better)} in their favour ({', '.join(better) or 'none'}) and {len(worse)} against them "
+              f"({', '.join(worse) or 'none'}).", "",
+              "### Every metric, mean over the tested distortions", "",
+              "| features | accuracy | AUROC | FPR at 95 % TPR | detection error | AUPR-in | AUPR-out |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for kind in ("activations", "gradients"):
+        lines.append(f"| {kind} | " + " | ".join(f"{mean[kind][m] * 100:.1f}" for m in ("accuracy", "auroc", "fpr95", "detection_error", "aupr_in", "aupr_out")) + " |")
+    return lines
+
+
+def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: dict[str, Any] | None = None, figures: list[str] | None = None,
+             gradients: dict[str, Any] | None = None) -> str:
     """``metrics/report.md``: the figures, the summary table, seed 003's CE table, the
-    DeepCorrect and noise-training comparisons (from the ``models:`` entries' methods), the
-    DeepCorrect averages."""
+    DeepCorrect and noise-training comparisons (from the ``models:`` entries' methods),
+    seed 001's detection tables (``gradients``: the detect stage's summary), the DeepCorrect
+    averages."""
     specs = models or {}
     models = summary["models"]
     lines = ["# Results", ""]
@@ -270,7 +330,7 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: 
         for name, row in models.items():
             if "ce" in row:
                 lines.append(f"| {name} | {_ratio(row['mce'])} | " + " | ".join(_ratio(row["ce"].get(n)) for n in present) + " |")
-    lines += deepcorrect_table(summary, specs) + noise_table(summary, specs)
+    lines += deepcorrect_table(summary, specs) + noise_table(summary, specs) + gradient_tables(gradients or {})
     dc = {name: row["deepcorrect"] for name, row in models.items() if row.get("deepcorrect")}
     if dc:
         lines += ["", "## DeepCorrect distortions (top-1, mean of clean + 6 levels, as in seed 000)", "",
@@ -486,13 +546,15 @@ def html_page(markdown_text: str, figures_dir: Path) -> str:
 
 def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | Path, *, clean_dir: str | Path = "data/shards/clean",
                  corrupt_dir: str | Path = "data/shards/corrupt", models_dir: str | Path = "data/models",
-                 deepcorrect_dir: str | Path = "metrics/deepcorrect", correct_dir: str | Path = "data/eval") -> dict[str, Any]:
+                 deepcorrect_dir: str | Path = "metrics/deepcorrect", correct_dir: str | Path = "data/eval",
+                 gradients_summary: str | Path | None = "metrics/gradients/summary.json") -> dict[str, Any]:
     """The ``report`` stage: ``evals_dir/*.json`` -> ``out_dir/summary.json``, ``report.md``,
     ``report.html``, ``figures/*.png`` and ``plots/severity/<distortion>.csv`` (model, level,
     top1); models in the order of the ``models:`` section. Intervals come from the per-image
     correctness in ``correct_dir/<model>/correct.npz`` (models without it get none)."""
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     evals = {p.stem: json.loads(p.read_text()) for p in sorted(Path(evals_dir).glob("*.json"))}
+    evals = {name: result for name, result in evals.items() if result.get("kind", "classifier") == "classifier"}  # not the VAE's losses
     if not evals:
         raise RobustError(f"No evaluation in {evals_dir}.", "run the evaluate stages first (dvc repro).")
     order = list(params.get("models") or {})
@@ -513,7 +575,8 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
     makers = figure_makers(params, evals, summary, Path(clean_dir), Path(corrupt_dir), Path(models_dir), Path(deepcorrect_dir))
     with atomic_dir(out_dir / FIGURES) as folder:
         drawn = write_figures(folder, makers)
-    text = markdown(summary, evals, params.get("models") or {}, drawn)
+    gradients = json.loads(Path(gradients_summary).read_text()) if gradients_summary and Path(gradients_summary).is_file() else None
+    text = markdown(summary, evals, params.get("models") or {}, drawn, gradients)
     (out_dir / "report.md").write_text(text)
     (out_dir / "report.html").write_text(html_page(text, out_dir / FIGURES))
     with atomic_dir(out_dir / "plots" / "severity") as folder:
