@@ -16,6 +16,9 @@ from robust.data.shards import read_tar
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("deepcorrect_net", "alexnet_small", "clean-finetune", "finetune-dc_awgn", "deepcorrect-dc_awgn", "ant1x1")
+CLASSIFIERS = MODELS
+MODELS = (*MODELS, "vae")  # seed 001's VAE is trained and evaluated (its loss) like every model
+VAE = {"method": "vae", "start": "data/shards/clean", "arch": "vae"}
 
 
 def dvc(repo: Path, *args: str) -> str:
@@ -32,8 +35,10 @@ def tiny_params(suites: dict[str, list[str]]) -> dict:
     params["methods"]["deepcorrect"]["ranking"]["per_class"] = 1
     for method in ("finetune", "deepcorrect", "noise", "ant"):
         params["methods"][method]["train"]["epochs"] = 1
+    params["methods"]["vae"]["train"]["epochs"] = 2
     params["train"].update(epochs=1, batch_size=8, workers=0)
     params["evaluate"]["batch_size"] = 5
+    params["gradients"].update(epochs=3, per_class=4, batch_size=16, bootstrap=20)
     return params
 
 
@@ -68,6 +73,7 @@ def repo(tmp_path_factory):
         "finetune-dc_awgn": {"method": "finetune", "start": base, "base": "deepcorrect_net", "distortion": "dc_awgn"},
         "deepcorrect-dc_awgn": {"method": "deepcorrect", "start": "metrics/deepcorrect/dc_awgn/ranking.json", "base": "deepcorrect_net", "distortion": "dc_awgn"},
         "ant1x1": {"method": "ant", "start": base, "base": "deepcorrect_net", "generator": "1x1", "fresh_steps": 2},
+        "vae": VAE,
     }
     return run_project(tmp_path_factory.mktemp("pipeline"), params)
 
@@ -80,7 +86,8 @@ def commit(repo: Path, message: str) -> None:
 def test_one_corrupt_stage_per_distortion_writing_every_level(repo):
     stages = [line.split()[0] for line in dvc(repo, "stage", "list").splitlines() if line.strip()]
     expected = (["prepare", "corrupt-imagenet-c@contrast", "corrupt-deepcorrect@dc_awgn", "corrupt-restoration@ra_jpeg"]
-                + [f"train@{model}" for model in MODELS] + ["activations", "rank@dc_awgn"] + [f"evaluate@{model}" for model in MODELS] + ["report", "plots-template"])
+                + [f"train@{model}" for model in MODELS] + ["activations", "rank@dc_awgn"] + [f"evaluate@{model}" for model in MODELS]
+                + ["gradients", "detect", "report", "plots-template"])
     assert stages == expected
     for level in range(1, 7):
         info = json.loads((repo / f"data/shards/corrupt/dc_awgn/{level}/test/info.json").read_text())
@@ -93,6 +100,7 @@ def test_models_are_trained_evaluated_and_reported(repo):
     for model in MODELS:
         assert (repo / f"data/models/{model}/model.pt").is_file()
         assert (repo / f"metrics/train/{model}/plots/metrics/train/loss.tsv").is_file()
+    for model in CLASSIFIERS:
         result = json.loads((repo / f"metrics/eval/{model}.json").read_text())
         assert set(result["distortions"]) == {"contrast", "dc_awgn", "ra_jpeg"} and result["n"] == 12
     summary = json.loads((repo / "metrics/summary.json").read_text())
@@ -104,7 +112,7 @@ def test_models_are_trained_evaluated_and_reported(repo):
     assert "| ant1x1 | ant 1x1 |" in report  # seed 004's table
     # the control and the paired bootstrap intervals (from data/eval/<model>/correct.npz, a DVC output)
     assert summary["control"] == "clean-finetune" and "| clean-finetune | Vanilla + clean epochs (control) |" in report
-    for model in MODELS:
+    for model in CLASSIFIERS:
         assert (repo / f"data/eval/{model}/correct.npz").is_file()
         low, high = summary["models"][model]["intervals"]["clean_top1"]
         assert low <= summary["models"][model]["clean_top1"] <= high
@@ -113,8 +121,8 @@ def test_models_are_trained_evaluated_and_reported(repo):
     assert counts["deepcorrect-dc_awgn"] < counts["finetune-dc_awgn"] == counts["deepcorrect_net"]
     assert (repo / "metrics/deepcorrect/dc_awgn/curves.csv").read_text().startswith("percent,conv1,conv2,conv3")
     severity = (repo / "metrics/plots/severity/contrast.csv").read_text().splitlines()
-    assert severity[0] == "model,level,top1" and len(severity) == 1 + 6 * len(MODELS)
-    assert [row.split(",")[0] for row in severity[1::6]] == list(MODELS)
+    assert severity[0] == "model,level,top1" and len(severity) == 1 + 6 * len(CLASSIFIERS)
+    assert [row.split(",")[0] for row in severity[1::6]] == list(CLASSIFIERS)
     shown = json.loads(dvc(repo, "plots", "show", "--json"))  # the top-level definitions apply to a plain `dvc plots show`
     assert not [e for e in shown.get("errors") or [] if "severity" in e["name"]]
     spec = shown["data"]["metrics/plots/severity/contrast.csv"][0]["content"]
@@ -131,7 +139,8 @@ def test_metrics_diff_shows_what_a_parameter_change_moved(repo):
     dvc(repo, "repro")
     diff = json.loads(dvc(repo, "metrics", "diff", "--json"))
     # evaluations, the summary and DVCLive's last training values (each train@ stage's declared metrics)
-    assert set(diff) <= {f"metrics/eval/{m}.json" for m in MODELS} | {f"metrics/train/{m}/metrics.json" for m in MODELS} | {"metrics/summary.json"}
+    assert set(diff) <= {f"metrics/eval/{m}.json" for m in MODELS} | {f"metrics/train/{m}/metrics.json" for m in MODELS} | {"metrics/summary.json",
+                                                                                                                                     "metrics/gradients/summary.json"}
     moved = [(path, key, change) for path, entries in diff.items() for key, change in entries.items()]
     assert moved and all(change["old"] != change["new"] for _, _, change in moved)  # retrained with another lr
     subprocess.run(["git", "checkout", "-q", "params.yaml"], cwd=repo, check=True)
@@ -147,7 +156,8 @@ def test_rerun_is_a_no_op_and_a_table_edit_reruns_only_its_stages(repo):
     # the table's corrupt stages, and what trains or ranks on the distortion (train@ reads the tables; a
     # baseline rerun reproduces its weights bit for bit, so nothing after it reruns); evaluate@ follows
     assert {s for s in changed if s.startswith("corrupt")} == {"corrupt-deepcorrect@dc_awgn"}
-    assert changed - {s for s in changed if s.startswith("corrupt")} <= {"activations"} | {f"train@{m}" for m in MODELS}
+    # (and the gradient features, which read every corrupted test set and the tables of the detectors' training distortion)
+    assert changed - {s for s in changed if s.startswith("corrupt")} <= {"activations", "gradients"} | {f"train@{m}" for m in MODELS}
 
 
 def test_report_figures_page_and_dvc_plots_show_offline(repo):
@@ -182,6 +192,7 @@ def cifar_repo(tmp_path_factory):
     params["models"] = {
         "deepcorrect_net": {"method": "baseline", "start": clean, "arch": "deepcorrect_net", "width": 0.25},
         "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1},
+        "vae": VAE,
     }
     return {"repo": run_project(base / "repo", params), "truth": truth, "released": released}
 
@@ -215,3 +226,62 @@ def test_released_cifar_10_c_evaluates_through_the_pipeline(cifar_repo):
 def keys(folder: Path) -> list[str]:
     info = json.loads((folder / "info.json").read_text())
     return [s["__key__"] for shard in info["shards"] for s in read_tar(folder / shard["name"])]
+
+
+def test_gradient_features_detectors_and_their_table(repo):
+    info = json.loads((repo / "data/gradients/info.json").read_text())
+    assert info["sizes"] == {"kld": 1728, "bce": 144, "mu": 20}
+    # clean train / val / test, the training distortion's train / val (generated: no corrupt stage builds gaussian_blur
+    # here) and every built distorted test set
+    expected = {"clean/train": 24, "clean/val": 12, "clean/test": 12, "gaussian_blur/1/train": 24, "gaussian_blur/1/val": 12}
+    expected |= {f"contrast/{lv}/test": 12 for lv in range(1, 6)} | {f"dc_awgn/{lv}/test": 12 for lv in range(1, 7)}
+    expected |= {f"ra_jpeg/{lv}/test": 12 for lv in range(1, len(list((repo / "data/shards/corrupt/ra_jpeg").iterdir())) + 1)}
+    assert info["sets"] == expected
+    with np.load(repo / "data/gradients/contrast/3/test.npz") as arrays:
+        assert arrays["gradients"].shape == (12, 1872) and arrays["mu"].shape == (12, 20) and arrays["loss"].shape == (12,)
+    summary = json.loads((repo / "metrics/gradients/summary.json").read_text())
+    assert summary["train_distortion"] == "gaussian_blur" and set(summary["distortions"]) == {"contrast", "dc_awgn", "ra_jpeg"}
+    for kind in ("activations", "gradients"):
+        assert (repo / f"data/detectors/{kind}/model.pt").is_file()
+        assert (repo / f"metrics/gradients/train/{kind}/plots/metrics/val/loss.tsv").is_file()
+        low, high = summary["mean"]["intervals"][kind]["auroc"]
+        assert low <= summary["mean"][kind]["auroc"] <= high or abs(low - high) < 1e-9
+    plot = (repo / "metrics/gradients/plots/contrast.csv").read_text().splitlines()
+    assert plot[0] == "model,level,auroc,accuracy" and len(plot) == 1 + 2 * 5
+    report = (repo / "metrics/report.md").read_text()
+    assert "## Distortion detection: VAE gradients vs activations (seed 001)" in report
+    assert "| features | Contrast | dc_awgn | ra_jpeg | mean |" in report and "| gradients - activations |" in report
+
+
+@pytest.fixture(scope="module")
+def cure_repo(tmp_path_factory):
+    """A CURE-TSR pipeline in the real folder layout: clean RealChallengeFree, four challenge types
+    (01 decolorization, 03 codec error, 07 Gaussian blur, 08 noise) at every level as the
+    released distorted sets; the detectors train on challenge 07 level 1's own train / val folders."""
+    from formats import write_cure_tsr_challenges
+
+    base = tmp_path_factory.mktemp("cure-pipeline")
+    root = write_cure_tsr_challenges(base / "raw", ctypes=(1, 3, 7, 8), signs=tuple(range(1, 15)), per_split=1)  # every class
+    names = ["cure_decolorization", "cure_codec_error", "cure_gaussian_blur", "cure_noise"]
+    params = tiny_params({"cure_tsr": names, "deepcorrect": ["dc_awgn"]})
+    params["data"].update(source="cure-tsr", root=str(root), image_size=28, resize_mode="stretch", train_size=None, val_size=None,
+                          test_size=None, shard_size=8)
+    params["corrupt"].update(source="released", root=str(root))
+    params["gradients"]["train_distortion"] = "cure_gaussian_blur"
+    clean = "data/shards/clean"
+    params["models"] = {"deepcorrect_net": {"method": "baseline", "start": clean, "arch": "deepcorrect_net", "width": 0.25},
+                        "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1}, "vae": VAE}
+    return run_project(base / "repo", params)
+
+
+def test_cure_tsr_challenges_give_seed_001s_table(cure_repo):
+    info = json.loads((cure_repo / "data/gradients/info.json").read_text())
+    # 14 signs x 1 image per split; challenge 07 level 1's train / val are CURE-TSR's own folders
+    assert info["sets"]["cure_gaussian_blur/1/train"] == 14 and info["sets"]["cure_gaussian_blur/1/val"] == 14
+    assert info["sets"]["cure_noise/5/test"] == 14 and info["sets"]["clean/train"] == 14
+    summary = json.loads((cure_repo / "metrics/gradients/summary.json").read_text())
+    assert set(summary["distortions"]) == {"cure_decolorization", "cure_codec_error", "cure_noise", "dc_awgn"}  # every OTHER type
+    assert set(summary["levels"]["cure_noise"]) == {"1", "2", "3", "4", "5"}
+    report = (cure_repo / "metrics/report.md").read_text()
+    assert "| features | dc_awgn | DE | CE | NO | mean |" in report  # the suites' order; CURE-TSR's types by the seed's names
+    assert "up to date" in dvc(cure_repo, "status")
