@@ -1,17 +1,19 @@
 """Per-sample gradient extraction of seed 001: batched (one forward, ``torch.func.vmap`` over
-the layers' ``vjp``) against a batch-size-1 autograd loop, same images, same run; prints both
-throughputs, the ratio, and the largest difference between the two (asserted <= 1e-5).
+the layers' weight backward) against a batch-size-1 autograd loop, same images, same run; prints both
+throughputs, the ratio, and the largest difference between the two (in float64, asserted <= 1e-5;
+the float32 difference is printed too).
 
 Uses the pipeline's trained VAE (``data/models/vae/model.pt``) and clean test images when
 they exist, else a freshly initialised VAE on random images. Target in issue 13: ratio >= 20
 on the 2-core CPU.
 
-    python benchmarks/gradients.py [--images 1024] [--loop-images 256] [--batch-size 1024] [--repeats 3]
+    python benchmarks/gradients.py [--images 4096] [--loop-images 256] [--batch-size 1024] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -34,13 +36,14 @@ def images(count: int) -> torch.Tensor:
             seen += len(batch)
             if seen >= count:
                 break
-        return torch.cat(batches)[:count]
+        data = torch.cat(batches)
+        return data.repeat((-(-count // len(data)), 1, 1, 1))[:count]  # the test set repeated when it is smaller than count
     return torch.rand(count, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--images", type=int, default=1024, help="images for the batched path")
+    parser.add_argument("--images", type=int, default=4096, help="images for the batched path")
     parser.add_argument("--loop-images", type=int, default=256, help="images for the loop (its rate is per image, so fewer suffice)")
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
@@ -62,18 +65,24 @@ def main() -> None:
 
     batched()  # warm-up
     best_batched = min(_timed(batched) for _ in range(args.repeats))
-    best_loop = min(_timed(lambda: loop_features(model, data[:args.loop_images])) for _ in range(max(1, args.repeats - 1)))
+    best_loop = min(_timed(lambda: loop_features(model, data[:args.loop_images])) for _ in range(args.repeats))
     rate_batched, rate_loop = args.images / best_batched, args.loop_images / best_loop
     print(f"batched: {rate_batched:,.0f} images/s ({args.images} images in {best_batched:.2f} s)")
     print(f"loop:    {rate_loop:,.0f} images/s ({args.loop_images} images in {best_loop:.2f} s)")
     print(f"ratio:   {rate_batched / rate_loop:.1f}x (target >= 20x)")
 
     check = data[:args.loop_images]
-    fast, mu_fast, loss_fast = per_sample_features(model, check)
-    slow, mu_slow, loss_slow = loop_features(model, check)
+    fast, _, _ = per_sample_features(model, check)
+    slow, _, _ = loop_features(model, check)
+    print(f"float32: largest |batched - loop| {float((fast - slow).abs().max()):.2e} of gradients up to {float(slow.abs().max()):.3g} "
+          "(the two sum in different orders: float32 rounding)")
+    # the equality check in float64, where rounding cannot hide a real difference
+    double = copy.deepcopy(model).double()
+    fast, mu_fast, loss_fast = per_sample_features(double, check.double())
+    slow, mu_slow, loss_slow = loop_features(double, check.double())
     worst = float((fast - slow).abs().max())
-    print(f"largest |batched - loop| gradient difference: {worst:.2e} (mu {float((mu_fast - mu_slow).abs().max()):.2e}, "
-          f"loss relative {float(((loss_fast - loss_slow).abs() / loss_slow.abs()).max()):.2e}); largest gradient {float(slow.abs().max()):.3g}")
+    print(f"float64: largest |batched - loop| gradient difference {worst:.2e} (mu {float((mu_fast - mu_slow).abs().max()):.2e}, "
+          f"loss {float((loss_fast - loss_slow).abs().max()):.2e}); equal to 1e-5: {worst <= 1e-5}")
     assert worst <= 1e-5, f"batched gradients differ from the loop's by {worst}"
 
 

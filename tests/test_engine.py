@@ -304,3 +304,51 @@ def test_evaluation_under_torchrun_equals_one_process(tmp_path):
     assert one["distortions"]["fog"]["levels"]["2"]["n"] == 46
     a, b = load_correct(tmp_path / "one-correct" / "net" / "correct.npz"), load_correct(tmp_path / "ddp-correct" / "net" / "correct.npz")
     assert set(a) == set(b) == {"clean", "fog@1", "fog@2"} and all(np_equal(a[k], b[k]) for k in a)
+
+
+class _Rows:
+    """A BatchSource of fixed random rows: what the gradient detectors train on."""
+
+    def __init__(self) -> None:
+        gen = torch.Generator().manual_seed(0)
+        self.x, self.y = torch.randn(32, 4, generator=gen), torch.randint(0, 2, (32,), generator=gen).float()
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return 4
+
+    def __iter__(self):
+        for i in range(4):
+            yield self.x[i * 8:(i + 1) * 8], self.y[i * 8:(i + 1) * 8]
+
+
+def _row_loss(model, rows, labels):
+    return torch.nn.functional.binary_cross_entropy_with_logits(model(rows).squeeze(-1), labels), None
+
+
+@pytest.mark.parametrize("interrupt", [False, True])
+def test_keep_best_keeps_the_epoch_with_the_lowest_validation_value_also_across_a_resume(tmp_path, interrupt):
+    scripted = iter([3.0, 1.0, 2.0, 5.0])  # validation values of epochs 1..4: epoch 2 is the best
+    snapshots = []
+
+    def validate(model):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"loss": next(scripted)}
+
+    params = TrainParams(epochs=4, batch_size=8, optimizer="adam", lr=0.1, schedule="constant", augment="none", workers=0, device="cpu")
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    if interrupt:  # stopped inside epoch 3: the best so far (epoch 2) is in the checkpoint
+        with pytest.raises(KeyboardInterrupt):
+            engine.train(model, _Rows(), tmp_path, params, loss_fn=_row_loss, validate=validate, keep_best="val_loss", stop_after=9)
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+    history = engine.train(model, _Rows(), tmp_path, params, loss_fn=_row_loss, validate=validate, keep_best="val_loss")
+    assert history["best_epoch"] == 2 and [e["val_loss"] for e in history["epochs"]] == [3.0, 1.0, 2.0, 5.0]
+    assert "train_top1" not in history["epochs"][0]  # the loss step returned no logits
+    saved = torch.load(tmp_path / "model.pt")
+    assert all(torch.equal(saved[k], snapshots[1][k]) for k in saved) and all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    assert not torch.equal(saved["weight"], snapshots[-1]["weight"])  # not the last epoch's
