@@ -14,8 +14,9 @@ code cannot have: both come from the same forward pass). ``normalise`` is the pe
 normalisation the reference leaves ambiguous: ``none`` (raw, the released detector
 script), ``bce`` (the BCE block only, an older version) or ``both`` (each block).
 
-Per-sample gradients are computed batched (one batched forward and backward, then
-``torch.func.vmap`` over the ``vjp`` of the two layers' own ops), not with a batch-size-1 loop: ``benchmarks/gradients.py`` measures the ratio and checks the values
+Per-sample gradients are computed batched (one batched forward and backward to the two
+layers' outputs, then ``torch.func.vmap`` over each layer's weight backward), not with a
+batch-size-1 loop: ``benchmarks/gradients.py`` measures the ratio and checks the values
 against the loop's.
 """
 
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import vjp, vmap
+from torch.func import vmap
 from tqdm import tqdm
 
 from robust.data.loader import make_loader
@@ -66,20 +67,19 @@ def _normalised(block: torch.Tensor) -> torch.Tensor:
     return block / block.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def _weight_gradient(layer: nn.Module) -> Any:
+def _weight_gradient(layer: nn.Conv2d | nn.ConvTranspose2d) -> Any:
     """``(inputs [N, ...], output_grads [N, ...]) -> [N, weight.numel()]``: each sample's
-    gradient of ``layer``'s weight, a ``vmap`` over the ``vjp`` of the layer's own op."""
+    gradient of ``layer``'s weight, a ``vmap`` over the layer's own weight backward
+    (``aten.convolution_backward``, the op autograd runs: no forward is recomputed, which
+    ``vmap`` over ``vjp`` did, at 4x the cost for the last decoder layer)."""
     weight = layer.weight.detach()
-    if isinstance(layer, nn.ConvTranspose2d):
-        def op(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-            return F.conv_transpose2d(a, w, None, layer.stride, layer.padding, layer.output_padding)
-    else:
-        def op(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-            return F.conv2d(a, w, None, layer.stride, layer.padding)
+    transposed = isinstance(layer, nn.ConvTranspose2d)
+    output_padding = list(layer.output_padding) if transposed else [0, 0]
 
     def one(a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        _, pullback = vjp(lambda w: op(a.unsqueeze(0), w), weight)
-        return pullback(g.unsqueeze(0))[0].flatten()
+        _, grad_weight, _ = torch.ops.aten.convolution_backward(g.unsqueeze(0), a.unsqueeze(0), weight, None, list(layer.stride), list(layer.padding),
+                                                                list(layer.dilation), transposed, output_padding, layer.groups, [False, True, False])
+        return grad_weight.flatten()
 
     return vmap(one)
 
@@ -90,8 +90,8 @@ def per_sample_features(model: nn.Module, images: torch.Tensor, *, bce_layer: st
 
     ONE batched forward pass (eval mode: no sample affects another, there is no batch norm),
     so the gradient of the summed KLD (BCE) w.r.t. a layer's output is, row by row, each
-    sample's own; each sample's weight gradient is then the layer's ``vjp`` for that row,
-    ``vmap``-ed over the batch. Equal to per-image autograd (:func:`loop_features`, checked
+    sample's own; each sample's weight gradient is then the layer's weight backward for that
+    row, ``vmap``-ed over the batch. Equal to per-image autograd (:func:`loop_features`, checked
     in the tests and the benchmark) at a fraction of the cost."""
     if bce_layer not in DECODER_WEIGHTS:
         raise ValueError(f"bce_layer must be one of {list(DECODER_WEIGHTS)}, got {bce_layer!r}")
