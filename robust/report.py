@@ -43,6 +43,7 @@ SHORT = {"brightness": "Bright.", "contrast": "Contrast", "defocus_blur": "Defoc
          "cure_haze": "HZ"}  # fmt: skip
 
 
+CHANCE_BCE = 0.99 * math.log(2)  # a balanced detector's validation BCE at or above this learned (almost) nothing
 CHANCE_Z = 1.96  # a top-1 within chance + 1.96 binomial standard errors is "at chance" (one-sided 97.5 %)
 
 
@@ -288,6 +289,14 @@ def gradient_tables(gradients: dict[str, Any]) -> list[str]:
         lines += ["| gradients - activations | " + " | ".join(cells) + f" | {_signed_cell(mean['difference'][metric], (mean.get('difference_intervals') or {}).get(metric))} |", ""]
     better = [n for n in names if (rows[n].get("difference_intervals") or {}).get("auroc", {}).get("significant") and rows[n]["difference"]["auroc"] > 0]
     worse = [n for n in names if (rows[n].get("difference_intervals") or {}).get("auroc", {}).get("significant") and rows[n]["difference"]["auroc"] < 0]
+    chance = [kind for kind in ("activations", "gradients") if (gradients.get("detectors") or {}).get(kind, {}).get("val_loss", 0.0) >= CHANCE_BCE]
+    if chance:  # a detector that never beat guessing on its own validation set: its test numbers compare nothing
+        losses = ", ".join(f"{gradients['detectors'][kind]['val_loss']:.4f}" for kind in chance)
+        lines += [f"**Warning:** the {' and the '.join(chance)} detector{'s' if len(chance) > 1 else ''} kept a validation loss of "
+                  f"{losses}, at chance (ln 2 = 0.6931 for balanced "
+                  f"classes): {'they' if len(chance) > 1 else 'it'} did not learn to tell clean from `{gradients['train_distortion']}` level "
+                  f"{gradients['train_level']}, so the tables above measure untrained decision rules, not the features. "
+                  "`python benchmarks/gradient_separability.py` shows which distortions the features carry at all.", ""]
     lines += [f"Gradients have the higher AUROC on {len(gradients.get('gradients_better_auroc') or [])} of {len(names)} distortions; "
               f"the interval excludes 0 for {len(better)} in their favour ({', '.join(better) or 'none'}) and {len(worse)} against them "
               f"({', '.join(worse) or 'none'}).", "",

@@ -146,3 +146,46 @@ def test_balanced_test_sets_and_the_resampled_auroc_equal_scikit_learn():
         expected = roc_auc_score(np.r_[np.zeros(40), np.ones(40)], np.r_[c, d])
         assert got["auroc"][r] == pytest.approx(expected, abs=1e-12)
         assert got["accuracy"][r] == pytest.approx(((c < 0.5).sum() + (d >= 0.5).sum()) / 80)
+
+
+def _features(rng, n, shift):
+    """Features whose gradient block moves with ``shift`` and whose mu carries nothing."""
+    from robust.gradients import Features
+
+    grads = rng.normal(size=(n, 12)).astype(np.float32)
+    grads[:, :3] += shift
+    return Features(grads, rng.normal(size=(n, 20)).astype(np.float32), rng.random(n).astype(np.float32), np.arange(n) % 3)
+
+
+@pytest.mark.parametrize("shift", [3.0, 0.0])
+def test_detect_trains_both_detectors_and_reports_the_comparison(tmp_path, shift):
+    from robust.gradient_detection import detect_from_params
+    from robust.gradients import save_features
+    from robust.report import gradient_tables
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "features"
+    for split, n in (("train", 256), ("val", 64), ("test", 64)):
+        save_features(folder / "clean" / f"{split}.npz", _features(rng, n, 0.0))
+    for split, n in (("train", 256), ("val", 64)):
+        save_features(folder / "gaussian_blur" / "1" / f"{split}.npz", _features(rng, n, shift))
+    for level in (1, 2):
+        save_features(folder / "fog" / str(level) / "test.npz", _features(rng, 64, shift * level))
+    params = {"gradients": {"epochs": 8, "lr": 0.01, "per_class": 32, "bootstrap": 50}, "corrupt": {"suites": {"imagenet_c": ["fog"]}}}
+    summary = detect_from_params(params, folder, tmp_path / "detectors", tmp_path / "out")
+    assert set(summary["distortions"]) == {"fog"} and set(summary["levels"]["fog"]) == {"1", "2"}  # not the training distortion
+    assert (tmp_path / "detectors" / "gradients" / "model.pt").is_file()
+    row = summary["distortions"]["fog"]
+    assert abs(row["activations"]["auroc"] - 0.5) < 0.15  # mu carries nothing
+    lines = "\n".join(gradient_tables(summary))
+    assert "| features | Fog | mean |" in lines and "| gradients - activations |" in lines
+    if shift:  # the gradients carry the distortion: their detector finds it, significantly better than mu's
+        assert row["gradients"]["auroc"] > 0.95 and row["difference_intervals"]["auroc"]["significant"]
+        assert summary["detectors"]["gradients"]["val_loss"] < 0.5
+        assert "**Warning:** the activations detector kept" in lines  # only mu's detector stayed at chance
+    else:  # nothing to learn: the report says the detectors are at chance
+        assert "**Warning:** the activations and the gradients detectors" in lines
+    low, high = row["intervals"]["gradients"]["auroc"]
+    assert low <= row["gradients"]["auroc"] <= high
+    plot = (tmp_path / "out" / "plots" / "fog.csv").read_text().splitlines()
+    assert plot[0] == "model,level,auroc,accuracy" and len(plot) == 5
