@@ -39,6 +39,13 @@ def resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float32)
 
 
+def resample_indices(n: int, resamples: int, seed: int) -> np.ndarray:
+    """The drawn image indices of each of ``resamples`` resamples (int ``[B, n]``), seeded by
+    ``(seed, n)`` like :func:`resample_counts`: every set of ``n`` images gets the same draws,
+    so statistics averaged over sets (levels, distortions) stay paired image by image."""
+    return np.random.default_rng([seed, n]).integers(0, n, size=(resamples, n))
+
+
 def resampled_top1(correct: Mapping[str, np.ndarray], resamples: int, seed: int) -> dict[str, np.ndarray]:
     """Test set -> top-1 per resample ``[B]`` (the same resamples for every set of one size)."""
     counts: dict[int, np.ndarray] = {}

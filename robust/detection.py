@@ -50,7 +50,7 @@ def check_scores(scores: np.ndarray, labels: np.ndarray, what: str = "the scores
 def detection_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """Every metric of the module doc for ``scores`` (higher = distorted) and ``labels`` (1 = distorted)."""
     scores, labels = check_scores(scores, labels)
-    fpr, tpr, _ = roc_curve(labels, scores)
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)  # every threshold: dropping collinear points could skip the first with TPR >= 95 %
     return {
         "accuracy": float(((scores >= threshold).astype(np.int64) == labels).mean()),
         "auroc": float(roc_auc_score(labels, scores)),

@@ -10,9 +10,10 @@ every level, on balanced sets (the larger side subsampled, seeded, when sizes di
 :mod:`robust.detection`'s metrics (distorted = positive).
 
 Intervals: a paired bootstrap over test images (``gradients.bootstrap`` resamples). Each
-resample draws test-image indices once and uses them for the clean set, each distorted copy
-of the same images and both detectors, so the gradients - activations difference is
-paired. The AUROC of a resample is the Mann-Whitney U statistic over n_clean x n_distorted
+resample draws test-image indices once (:func:`robust.bootstrap.resample_indices`, the same
+draws for every set of one size) and uses them for the clean set, every distorted copy of
+the same images at every level and both detectors, so the gradients - activations
+difference and the averages over levels and distortions are paired image by image. The AUROC of a resample is the Mann-Whitney U statistic over n_clean x n_distorted
 (scipy, vectorised over resamples; equal to scikit-learn's AUROC, tested), accuracy a mean.
 
 ``standardise`` (a parameter, default true) z-scores each input feature with the training
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from scipy.stats import mannwhitneyu
 from torch import nn
 
-from robust.bootstrap import interval
+from robust.bootstrap import interval, resample_indices
 from robust.data.shards import atomic_dir, write_csv, write_json
 from robust.detection import METRICS, detection_metrics
 from robust.distortions import SUITES
@@ -111,7 +112,9 @@ def train_detector(kind: str, clean: dict[str, Features], distorted: dict[str, F
 
 
 def balanced(n_clean: int, n_distorted: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of equally many clean and distorted test rows (all when sizes agree)."""
+    """Indices of equally many clean and distorted test rows (all when sizes agree). When the
+    sizes differ (a released set with images of its own), the rows are subsampled
+    independently and no longer pair image by image."""
     n = min(n_clean, n_distorted)
     rng = np.random.default_rng(seed)
     pick = lambda size: np.arange(size) if size == n else np.sort(rng.choice(size, n, replace=False))  # noqa: E731
@@ -150,14 +153,13 @@ def detect_from_params(params: dict[str, Any], features_dir: str | Path, detecto
         detectors[kind], training[kind] = train_detector(kind, clean, distorted, p, Path(detectors_dir), out_dir / "train")
     clean_scores = {kind: scores(detectors[kind], inputs(clean["test"], kind)) for kind in KINDS}
     n_clean = len(clean["test"].labels)
-    rng = np.random.default_rng(p.bootstrap_seed)
     levels: dict[str, dict[str, Any]] = {}
     boot: dict[str, dict[str, list[dict[str, np.ndarray]]]] = {}
     for name, level in tests:
         test = load_features(features_dir / name / str(level) / "test.npz")
         ic, idist = balanced(n_clean, len(test.labels), p.seed + level)
         n = len(ic)
-        index = rng.integers(0, n, size=(p.bootstrap, n)) if p.bootstrap else None
+        index = resample_indices(n, p.bootstrap, p.bootstrap_seed) if p.bootstrap else None  # the same draws for every set of n
         entry = {}
         for kind in KINDS:
             s_clean, s_dist = clean_scores[kind][ic], scores(detectors[kind], inputs(test, kind))[idist]

@@ -123,3 +123,11 @@ def test_deepcorrect_table_compares_with_the_distorted_fine_tuning_not_the_contr
     text = markdown(summary, evals, specs)
     assert "| dc_blur | fine-tuning | ft |" in text and "| dc_blur | clean epochs (control) | clean-finetune |" in text
     assert "DeepCorrect minus fine-tuning, mCE (paired 95 % interval): `dc` - `ft` " in text
+
+
+def test_resample_indices_are_the_same_for_every_set_of_one_size():
+    from robust.bootstrap import resample_indices
+
+    a, b = resample_indices(50, 7, seed=3), resample_indices(50, 7, seed=3)
+    assert a.shape == (7, 50) and np.array_equal(a, b) and 0 <= a.min() and a.max() < 50
+    assert not np.array_equal(a, resample_indices(50, 7, seed=4)) and resample_indices(40, 7, seed=3).max() < 40

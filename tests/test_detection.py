@@ -36,6 +36,14 @@ def test_hand_computed_case():
     assert m["aupr_in"] == pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
 
 
+def test_fpr95_with_tied_scores_is_read_at_the_first_threshold_reaching_95_percent():
+    # 20 images whose clean and distorted copies score alike: TPR = FPR at every threshold,
+    # so 95 % TPR comes with 95 % FPR (a collinear ROC, whose middle points must not be dropped)
+    scores = np.r_[np.arange(20), np.arange(20)].astype(float)
+    m = detection_metrics(scores, np.r_[np.zeros(20), np.ones(20)])
+    assert m["fpr95"] == pytest.approx(0.95) and m["auroc"] == pytest.approx(0.5)
+
+
 def test_reversed_scores_give_the_mirrored_auroc():
     rng = np.random.default_rng(0)
     scores, labels = rng.random(50), np.r_[np.zeros(25), np.ones(25)]
