@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from scipy.stats import mannwhitneyu
 from torch import nn
 
-from robust.bootstrap import interval, resample_indices
+from robust.bootstrap import difference, interval, resample_indices
 from robust.data.shards import atomic_dir, write_csv, write_json
 from robust.detection import METRICS, detection_metrics
 from robust.distortions import SUITES
@@ -129,9 +129,11 @@ def resampled(clean: np.ndarray, distorted: np.ndarray, index: np.ndarray) -> di
     return {"auroc": auroc, "accuracy": accuracy}
 
 
-def _difference(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    bounds = interval(a - b)
-    return {"interval": bounds, "significant": bounds is not None and (bounds[0] > 0 or bounds[1] < 0)}
+def _add_intervals(entry: dict[str, Any], stat: dict[str, dict[str, np.ndarray]]) -> None:
+    """``entry["intervals"]`` (kind -> metric -> [low, high]) and ``entry["difference_intervals"]``
+    (gradients - activations) from per-resample statistics ``stat`` (kind -> metric -> [B])."""
+    entry["intervals"] = {kind: {m: interval(values) for m, values in stat[kind].items()} for kind in KINDS}
+    entry["difference_intervals"] = difference(stat["gradients"], stat["activations"])
 
 
 def detect_from_params(params: dict[str, Any], features_dir: str | Path, detectors_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
@@ -176,8 +178,7 @@ def detect_from_params(params: dict[str, Any], features_dir: str | Path, detecto
         row["difference"] = {m: row["gradients"][m] - row["activations"][m] for m in METRICS}
         if name in boot:
             stat = {kind: {m: np.mean([b[m] for b in boot[name][kind]], axis=0) for m in ("auroc", "accuracy")} for kind in KINDS}
-            row["intervals"] = {kind: {m: interval(stat[kind][m]) for m in stat[kind]} for kind in KINDS}
-            row["difference_intervals"] = {m: _difference(stat["gradients"][m], stat["activations"][m]) for m in ("auroc", "accuracy")}
+            _add_intervals(row, stat)
             for kind in KINDS:
                 for m in ("auroc", "accuracy"):
                     means[kind][m].append(stat[kind][m])
@@ -187,9 +188,7 @@ def detect_from_params(params: dict[str, Any], features_dir: str | Path, detecto
         mean: dict[str, Any] = {kind: {m: float(np.mean([r[kind][m] for r in rows])) for m in METRICS} for kind in KINDS}
         mean["difference"] = {m: mean["gradients"][m] - mean["activations"][m] for m in METRICS}
         if boot:
-            stat = {kind: {m: np.mean(means[kind][m], axis=0) for m in means[kind]} for kind in KINDS}
-            mean["intervals"] = {kind: {m: interval(stat[kind][m]) for m in stat[kind]} for kind in KINDS}
-            mean["difference_intervals"] = {m: _difference(stat["gradients"][m], stat["activations"][m]) for m in ("auroc", "accuracy")}
+            _add_intervals(mean, {kind: {m: np.mean(means[kind][m], axis=0) for m in means[kind]} for kind in KINDS})
         summary["mean"] = mean
         summary["gradients_better_auroc"] = sorted(n for n, r in summary["distortions"].items() if r["difference"]["auroc"] > 0)
     out_dir.mkdir(parents=True, exist_ok=True)
