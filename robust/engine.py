@@ -15,7 +15,9 @@
 * DVCLive curves (``train/loss``, ``train/top1``, ``val/top1`` per epoch) for ``dvc plots``;
 * progress bars; seeding of torch, numpy and the shard order.
 
-Settings: :class:`TrainParams` (the ``train:`` section). Methods customise the step, not the
+Settings: :class:`TrainParams` (the ``train:`` section). ``optimizer: lbfgs`` runs
+``lbfgs_iterations`` L-BFGS iterations per batch through a closure (full-batch training of
+the IQA sparse autoencoder, as the original's minFunc; one batch per epoch). Methods customise the step, not the
 loop: ``loss_fn(model, images, labels) -> (loss, logits)`` (``logits`` None for a model that
 is not a classifier, such as the gradient VAE: no top-1 is then counted), ``parameters``
 (what trains) and, for methods with state of their own (ANT's noise generators), ``hooks``:
@@ -97,6 +99,7 @@ class TrainParams(Section):
     device: str = "auto"
     amp: bool = True
     channels_last: bool = True
+    lbfgs_iterations: int = 20  # optimizer lbfgs: L-BFGS iterations per batch (strong-Wolfe line search)
 
     section: ClassVar[str] = "train"
 
@@ -110,7 +113,10 @@ class TrainParams(Section):
         positive_int("step_size")
         positive_int("workers", 0)
         positive_int("seed", 0)
-        require(self.optimizer in ("sgd", "adam"), f"{section}.optimizer", self.optimizer, "sgd | adam")
+        positive_int("lbfgs_iterations")
+        require(self.optimizer in ("sgd", "adam", "lbfgs"), f"{section}.optimizer", self.optimizer, "sgd | adam | lbfgs")
+        require(self.optimizer != "lbfgs" or self.weight_decay == 0, f"{section}.weight_decay", self.weight_decay,
+                "0 with optimizer lbfgs (put any weight decay in the loss, as the sparse autoencoder does)")
         require(self.schedule in ("cosine", "step", "constant"), f"{section}.schedule", self.schedule, "cosine | step | constant")
         require(self.augment in ("flip-crop", "flip", "none"), f"{section}.augment", self.augment, "flip-crop | flip | none")
         require(self.device == "auto" or self.device.startswith(("cpu", "cuda")), f"{section}.device", self.device, "auto | cpu | cuda | cuda:N")
@@ -196,6 +202,10 @@ def build_optimizer(parameters: Iterable[nn.Parameter], p: TrainParams) -> torch
         raise ValueError("nothing to train: no parameter requires grad")
     if p.optimizer == "adam":
         return torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
+    if p.optimizer == "lbfgs":  # full-batch quasi-Newton (the sparse autoencoder's minFunc): history 100 and up to
+        # ~2.5 loss evaluations per iteration as minFunc's defaults (torch's own max_eval, 1.25 per iteration, cuts iterations short)
+        return torch.optim.LBFGS(params, lr=p.lr, max_iter=p.lbfgs_iterations, max_eval=3 * p.lbfgs_iterations, history_size=100,
+                                 line_search_fn="strong_wolfe")
     return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov and p.momentum > 0, weight_decay=p.weight_decay)
 
 
@@ -323,6 +333,25 @@ def evaluate(model: nn.Module, folder: str | Path, *, batch_size: int = 256, wor
 
 
 # -- training ----------------------------------------------------------------------------------
+def _lbfgs_step(optimizer: torch.optim.Optimizer, loss_fn: LossFn, model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                autocast: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``lbfgs_iterations`` L-BFGS iterations on one batch (the optimiser re-evaluates the loss
+    through a closure); returns the loss and logits at the batch's starting point."""
+    first: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            loss, logits = loss_fn(model, images, labels)
+        loss.backward()
+        if not first:
+            first.append((loss.detach(), None if logits is None else logits.detach()))
+        return loss
+
+    optimizer.step(closure)
+    return first[0]
+
+
 def train(
     model: nn.Module,
     train_dir: str | Path | BatchSource,
@@ -417,12 +446,15 @@ def train(
                 images = augment(images, p.augment, generator)
                 if cuda and p.channels_last and images.dim() == 4:
                     images = images.contiguous(memory_format=torch.channels_last)
-                with autocast:
-                    loss, logits = loss_fn(ddp_model, images, labels)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
+                if p.optimizer == "lbfgs":
+                    loss, logits = _lbfgs_step(optimizer, loss_fn, ddp_model, images, labels, autocast)
+                else:
+                    with autocast:
+                        loss, logits = loss_fn(ddp_model, images, labels)
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
                 batches_done += 1
                 n = len(labels)
                 sums[0] += float(loss.detach()) * n
