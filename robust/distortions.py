@@ -38,7 +38,9 @@ import difflib
 import hashlib
 import io
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -216,6 +218,21 @@ def get(name: str) -> Distortion:
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise ParamError(f"Unknown distortion {name!r}.", f"{hint}known: {', '.join(DISTORTIONS)}.")
     return DISTORTIONS[name]
+
+
+def configured_names(params: dict[str, Any]) -> list[str]:
+    """The distortion names selected by ``corrupt.suites`` of a params dict, in :data:`SUITES`
+    order (the order of test sets, report columns and IQA types)."""
+    suites = (params.get("corrupt") or {}).get("suites") or {}
+    return [name for suite_name in SUITES for name in suites.get(suite_name) or []]
+
+
+def built_test_sets(params: dict[str, Any], corrupt_root: Path) -> list[tuple[str, int]]:
+    """Every (distortion, level) of :func:`configured_names` whose test split is built under
+    ``corrupt_root``, in suite order (the sets ``evaluate``, ``gradients`` and ``iqa`` score)."""
+    from robust.data.shards import built_levels
+
+    return [(name, level) for name in configured_names(params) for level in built_levels(corrupt_root, name)]
 
 
 def suite(name: str) -> tuple[str, ...]:

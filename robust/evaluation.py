@@ -44,7 +44,7 @@ from torch import nn
 from tqdm import tqdm
 
 from robust.data.shards import built_levels, read_info, write_json  # noqa: F401 -- built_levels: used here and re-exported
-from robust.distortions import IMAGENET_C, SUITES
+from robust.distortions import IMAGENET_C, built_test_sets, configured_names
 from robust.engine import evaluate, inference_model, init_distributed, pick_device
 from robust.methods import is_classifier, load_model
 from robust.metrics import ALEXNET_IMAGENET_C, mce_report
@@ -235,12 +235,11 @@ def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, c
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     model, counts = load_model(params, name, clean, Path(models_dir) / name / "model.pt")
     device = pick_device(settings.device)
-    suites = (params.get("corrupt") or {}).get("suites") or {}
-    names = [n for suite in SUITES for n in suites.get(suite) or []]
+    names = configured_names(params)
     if not is_classifier(params, name):  # the gradient VAE: its own loss per test set (robust.methods.vae)
         from robust.methods import METHODS
 
-        jobs = [(n, level) for n in names for level in built_levels(Path(corrupt_root), n)]
+        jobs = built_test_sets(params, Path(corrupt_root))
         scored, per_image = METHODS[params["models"][name]["method"]].evaluate(model, Path(clean), Path(corrupt_root), jobs, settings.batch_size, device)
         result = {"model": name, "parameters": counts, **scored}
         if correct_dir is not None:

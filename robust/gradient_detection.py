@@ -35,7 +35,7 @@ from torch import nn
 from robust.bootstrap import difference, interval, resample_indices
 from robust.data.shards import atomic_dir, write_csv, write_json
 from robust.detection import METRICS, detection_metrics
-from robust.distortions import SUITES
+from robust.distortions import configured_names
 from robust.engine import TrainParams, seed_everything, train
 from robust.gradients import Features, GradientParams, load_features
 from robust.models.gradient_vae import Detector
@@ -144,8 +144,7 @@ def detect_from_params(params: dict[str, Any], features_dir: str | Path, detecto
     train_name = f"{p.train_distortion}/{p.train_level}"
     clean = {split: load_features(features_dir / "clean" / f"{split}.npz") for split in ("train", "val", "test")}
     distorted = {split: load_features(features_dir / train_name / f"{split}.npz") for split in ("train", "val")}
-    suites = (params.get("corrupt") or {}).get("suites") or {}
-    order = [name for suite in SUITES for name in suites.get(suite) or []]  # the columns in the suites' order (CURE-TSR: the seed's)
+    order = configured_names(params)  # the columns in the suites' order (CURE-TSR: the seed's)
     tests = sorted(
         ((d.parent.name, int(d.name)) for d in features_dir.glob("*/*") if d.name.isdigit() and (d / "test.npz").is_file() and d.parent.name != p.train_distortion),
         key=lambda job: (order.index(job[0]) if job[0] in order else len(order), job[0], job[1]),

@@ -35,7 +35,8 @@ from torch.func import vmap
 from tqdm import tqdm
 
 from robust.data.loader import make_loader
-from robust.data.shards import atomic_dir, built_levels, read_info, sha256_file, write_json
+from robust.data.shards import atomic_dir, read_info, sha256_file, write_json
+from robust.distortions import built_test_sets
 from robust.engine import pick_device
 from robust.errors import DataError, ParamError
 from robust.models.gradient_vae import DECODER_WEIGHTS, ENCODER_WEIGHT
@@ -242,15 +243,6 @@ def train_sets(params: dict[str, Any], p: GradientParams, clean: Path, corrupt_r
     return scratch
 
 
-def test_sets(params: dict[str, Any], corrupt_root: Path) -> list[tuple[str, int]]:
-    """Every (distortion, level) of the configured suites (``corrupt.suites``, the sets
-    ``evaluate`` scores) whose test split is built, in suite order."""
-    from robust.distortions import SUITES
-
-    suites = (params.get("corrupt") or {}).get("suites") or {}
-    return [(name, level) for suite in SUITES for name in suites.get(suite) or [] for level in built_levels(corrupt_root, name)]
-
-
 def extract_from_params(params: dict[str, Any], clean: str | Path, corrupt_root: str | Path, models_dir: str | Path, out: str | Path) -> dict[str, Any]:
     """The ``gradients`` stage: the VAE's per-sample features -> ``out/<set>/<split>.npz``.
 
@@ -276,7 +268,7 @@ def extract_from_params(params: dict[str, Any], clean: str | Path, corrupt_root:
             distorted = train_sets(params, p, clean, corrupt_root, Path(scratch) / "sets")
             jobs = [("clean", clean / split) for split in ("train", "val", "test")]
             jobs += [(f"{p.train_distortion}/{p.train_level}", distorted / split) for split in ("train", "val")]
-            jobs += [(f"{name}/{level}", corrupt_root / name / str(level) / "test") for name, level in test_sets(params, corrupt_root)]
+            jobs += [(f"{name}/{level}", corrupt_root / name / str(level) / "test") for name, level in built_test_sets(params, corrupt_root)]
             for name, folder in tqdm(jobs, desc="gradients", unit="set", disable=None):
                 features = extract_folder(model, folder, p, device)
                 save_features(tmp / name / f"{folder.name}.npz", features)
