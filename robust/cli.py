@@ -151,6 +151,12 @@ def _info(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def _iqa(args: argparse.Namespace) -> None:
+    from robust.iqa.run import score_root
+
+    print(json.dumps(score_root(args.root, args.format, args.autoencoder, scale=args.scale, bootstrap=0, batch_size=args.batch_size), indent=2))
+
+
 def _option(text: str) -> int | float | str:
     """An architecture option value: a number when it reads as one."""
     for kind in (int, float):
@@ -173,6 +179,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], None]]] = {
     "distortions": ("list the distortion registry by suite", _distortions),
     "sources": ("list the dataset sources data.source accepts", _sources),
     "info": ("summarise a shard folder's info.json", _info),
+    "iqa": ("score PSNR, SSIM, UNIQUE and the gradient index on an IQA database (SROCC, KROCC, PLCC and RMSE after the logistic fit)", _iqa),
     "detect-metrics": ("distortion-detection metrics of a score,label CSV (label 1 = distorted, higher score = more likely distorted)", _detect_metrics),
 }
 
@@ -217,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "detect-metrics":
             cmd.add_argument("scores", type=Path, help="CSV with a header and columns score,label; prints accuracy (threshold 0.5), auroc, "
                                                       "fpr95, detection_error, aupr_in, aupr_out as fractions")
+        if name == "iqa":
+            cmd.add_argument("root", type=Path, help="the database folder (tid2013, livemd) or the CSV file (csv: reference,distorted,mos|dmos[,type])")
+            cmd.add_argument("--format", required=True, choices=("tid2013", "livemd", "csv"), help="the database's layout")
+            cmd.add_argument("--autoencoder", type=Path, default=Path("data/iqa/autoencoder"), help="the trained sparse autoencoder (default: data/iqa/autoencoder)")
+            cmd.add_argument("--scale", type=float, help="resize factor before patching (default: 0.5, the original's)")
+            cmd.add_argument("--batch-size", type=int, default=16, help="pairs per batch (default: 16)")
         if name == "info":
             cmd.add_argument("folder", type=Path, help="a shard folder, e.g. data/shards/clean/train")
     return parser

@@ -307,12 +307,46 @@ def gradient_tables(gradients: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _corr(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def iqa_tables(iqa: dict[str, Any]) -> list[str]:
+    """Seed 001's IQA application (the iqa stage's summary): per index the headline SROCC with
+    its interval, the pooled SROCC / KROCC / PLCC / RMSE, the published numbers, the paired
+    ``gradient - unique`` difference and the SROCC per distortion type."""
+    if not iqa:
+        return []
+    published = (iqa.get("published") or {}).get(iqa["database"]) or {}
+    lines = ["", f"## Image quality: UNIQUE (activations) vs its gradient version (seed 001), on `{iqa['database']}`", "",
+             f"{iqa['pairs']} pairs, {iqa['references']} reference images, {len(iqa['types'])} distortion types. Scored against "
+             f"**{iqa['protocol']}**. Headline: {iqa['headline']}, with a 95 % bootstrap interval over the reference images "
+             f"({iqa['bootstrap']['resamples']} resamples). {iqa['fit']}.", "",
+             "| index | " + iqa["headline"] + " | SROCC (pooled) | KROCC | PLCC | RMSE | published SROCC |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, head in iqa["srocc"].items():
+        pooled = iqa["indices"][name]
+        bounds = f" [{head['interval'][0]:.3f}, {head['interval'][1]:.3f}]" if head.get("interval") else ""
+        lines.append(f"| {name} | {_corr(head['value'])}{bounds} | {_corr(pooled['srocc'])} | {_corr(pooled['krocc'])} | {_corr(pooled['plcc'])} | "
+                     f"{_corr(pooled['rmse'])} | {_corr((published.get(name) or {}).get('srocc'))} |")
+    diff = iqa["gradient_minus_unique"]
+    verdict = ("no difference (the interval contains 0)" if diff.get("significant") is False else
+               "gradient better" if diff["value"] > 0 else "UNIQUE better") if diff.get("interval") else "no interval (bootstrap: 0)"
+    bounds = f" [{diff['interval'][0]:+.3f}, {diff['interval'][1]:+.3f}]" if diff.get("interval") else ""
+    seed = "; ".join(f"{db}: " + ", ".join(f"{name} {v['srocc']:.3f}" for name, v in rows.items()) for db, rows in (iqa.get("published") or {}).items())
+    lines += ["", f"gradient - unique ({iqa['headline']}): {diff['value']:+.3f}{bounds}: {verdict}.", "",
+              f"Seed 001's published SROCC against human opinion (not comparable with agreement with the level): {seed}.", "",
+              "### SROCC per distortion type", "", "| type | " + " | ".join(iqa["srocc"]) + " |", "| --- | " + " | ".join("---:" for _ in iqa["srocc"]) + " |"]
+    for kind, row in iqa["per_type"].items():
+        lines.append(f"| {kind} | " + " | ".join(_corr(row[name]["srocc"]) for name in iqa["srocc"]) + " |")
+    return lines
+
+
 def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: dict[str, Any] | None = None, figures: list[str] | None = None,
-             gradients: dict[str, Any] | None = None) -> str:
+             gradients: dict[str, Any] | None = None, iqa: dict[str, Any] | None = None) -> str:
     """``metrics/report.md``: the figures, the summary table, seed 003's CE table, the
     DeepCorrect and noise-training comparisons (from the ``models:`` entries' methods),
-    seed 001's detection tables (``gradients``: the detect stage's summary), the DeepCorrect
-    averages."""
+    seed 001's detection tables (``gradients``: the detect stage's summary) and IQA table
+    (``iqa``: the iqa stage's summary), the DeepCorrect averages."""
     specs = models or {}
     models = summary["models"]
     lines = ["# Results", ""]
@@ -339,7 +373,7 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: 
         for name, row in models.items():
             if "ce" in row:
                 lines.append(f"| {name} | {_ratio(row['mce'])} | " + " | ".join(_ratio(row["ce"].get(n)) for n in present) + " |")
-    lines += deepcorrect_table(summary, specs) + noise_table(summary, specs) + gradient_tables(gradients or {})
+    lines += deepcorrect_table(summary, specs) + noise_table(summary, specs) + gradient_tables(gradients or {}) + iqa_tables(iqa or {})
     dc = {name: row["deepcorrect"] for name, row in models.items() if row.get("deepcorrect")}
     if dc:
         lines += ["", "## DeepCorrect distortions (top-1, mean of clean + 6 levels, as in seed 000)", "",
@@ -556,7 +590,8 @@ def html_page(markdown_text: str, figures_dir: Path) -> str:
 def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | Path, *, clean_dir: str | Path = "data/shards/clean",
                  corrupt_dir: str | Path = "data/shards/corrupt", models_dir: str | Path = "data/models",
                  deepcorrect_dir: str | Path = "metrics/deepcorrect", correct_dir: str | Path = "data/eval",
-                 gradients_summary: str | Path | None = "metrics/gradients/summary.json") -> dict[str, Any]:
+                 gradients_summary: str | Path | None = "metrics/gradients/summary.json",
+                 iqa_summary: str | Path | None = "metrics/iqa/summary.json") -> dict[str, Any]:
     """The ``report`` stage: ``evals_dir/*.json`` -> ``out_dir/summary.json``, ``report.md``,
     ``report.html``, ``figures/*.png`` and ``plots/severity/<distortion>.csv`` (model, level,
     top1); models in the order of the ``models:`` section. Intervals come from the per-image
@@ -585,7 +620,8 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
     with atomic_dir(out_dir / FIGURES) as folder:
         drawn = write_figures(folder, makers)
     gradients = json.loads(Path(gradients_summary).read_text()) if gradients_summary and Path(gradients_summary).is_file() else None
-    text = markdown(summary, evals, params.get("models") or {}, drawn, gradients)
+    iqa = json.loads(Path(iqa_summary).read_text()) if iqa_summary and Path(iqa_summary).is_file() else None
+    text = markdown(summary, evals, params.get("models") or {}, drawn, gradients, iqa)
     (out_dir / "report.md").write_text(text)
     (out_dir / "report.html").write_text(html_page(text, out_dir / FIGURES))
     with atomic_dir(out_dir / "plots" / "severity") as folder:

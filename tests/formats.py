@@ -181,3 +181,90 @@ def write_cure_tsr_challenges(root: Path, ctypes: tuple[int, ...] = (7,), levels
     challenge type in ``ctypes`` at every level in ``levels`` (see :func:`write_cure_tsr`)."""
     challenges = tuple(f"{t:02d}_{level:02d}" for t in ctypes for level in levels)
     return write_cure_tsr(root, challenges=challenges, **kwargs)
+
+
+# -- IQA databases -----------------------------------------------------------------------------
+def iqa_pairs(n_refs: int = 3, levels: tuple[int, ...] = (1, 2, 3, 4), size: int = 96, seed: int = 0) -> dict:
+    """Reference textures (crops of scikit-image photographs, so there is natural structure) and
+    their blurred / noised copies, stronger with the level; ``mos`` falls with the level.
+    Returns ``{"refs": [uint8 HxWx3], "pairs": [(ref index, type, level, uint8 image, mos)]}``."""
+    from scipy.ndimage import gaussian_filter
+    from skimage import data
+
+    rng = np.random.default_rng(seed)
+    photos = [data.astronaut(), data.chelsea(), data.coffee()]
+    refs = []
+    for i in range(n_refs):
+        photo = photos[i % len(photos)]
+        top, left = rng.integers(0, photo.shape[0] - size), rng.integers(0, photo.shape[1] - size)
+        refs.append(np.ascontiguousarray(photo[top : top + size, left : left + size]))
+    pairs = []
+    for r, ref in enumerate(refs):
+        x = ref.astype(np.float64) / 255
+        for kind in ("blur", "noise"):
+            for level in levels:
+                if kind == "blur":
+                    out = gaussian_filter(x, sigma=(0.6 * level, 0.6 * level, 0))
+                else:
+                    out = x + rng.normal(0, 0.04 * level, x.shape)
+                pairs.append((r, kind, level, (np.clip(out, 0, 1) * 255).round().astype(np.uint8), 9.0 - 1.5 * level))
+    return {"refs": refs, "pairs": pairs}
+
+
+def write_tid2013(root: Path, **kwargs) -> dict:
+    """TID2013's layout: mos_with_names.txt ("MOS name"), reference_images/I01.BMP.., distorted_images/iRR_TT_L.bmp,
+    some distorted names with an upper-case I (as in the release); types 01 (noise) and 08 (blur) as TID2013 numbers them."""
+    made = iqa_pairs(**kwargs)
+    (root / "reference_images").mkdir(parents=True)
+    (root / "distorted_images").mkdir()
+    for r, ref in enumerate(made["refs"]):
+        Image.fromarray(ref).save(root / "reference_images" / f"I{r + 1:02d}.BMP")
+    lines = []
+    for k, (r, kind, level, image, mos) in enumerate(made["pairs"]):
+        name = f"i{r + 1:02d}_{'08' if kind == 'blur' else '01'}_{level}.bmp"
+        on_disk = name.upper().replace(".BMP", ".bmp") if k % 3 == 0 else name  # I01_08_1.bmp
+        Image.fromarray(image).save(root / "distorted_images" / on_disk)
+        lines.append(f"{mos:.5f} {name}")
+    (root / "mos_with_names.txt").write_text("\n".join(lines) + "\n")
+    return made
+
+
+def write_livemd(root: Path, **kwargs) -> dict:
+    """LIVE Multiply Distorted: Part 1/blurjpeg and Part 2/blurnoise, each with its references and
+    distorted images side by side and the .mat files written by scipy (cell arrays of names,
+    1-based ref4dist, DMOSscores 1 x N: higher = worse)."""
+    from scipy.io import savemat
+
+    made = iqa_pairs(**kwargs)
+    for part, kind, folder in (("Part 1", "blur", "blurjpeg"), ("Part 2", "noise", "blurnoise")):
+        where = root / part / folder
+        where.mkdir(parents=True)
+        refimgs = []
+        for r, ref in enumerate(made["refs"]):
+            refimgs.append(f"ref{r + 1}.bmp")
+            Image.fromarray(ref).save(where / refimgs[-1])
+        names, ref4dist, dmos = [], [], []
+        for r, k, level, image, mos in made["pairs"]:
+            if k == kind:
+                names.append(f"ref{r + 1}_{folder}_{level}.bmp")
+                Image.fromarray(image).save(where / names[-1])
+                ref4dist.append(r + 1)
+                dmos.append(10 * (9.0 - mos))
+        cells = lambda items: np.array(items, dtype=object).reshape(-1, 1)  # noqa: E731 -- a MATLAB cell column
+        savemat(where / "Imagelists.mat", {"distimgs": cells(names), "refimgs": cells(refimgs), "ref4dist": np.array(ref4dist, dtype=float)})
+        savemat(where / "Scores.mat", {"DMOSscores": np.array([dmos])})
+    return made
+
+
+def write_iqa_csv(root: Path, **kwargs) -> Path:
+    """A plain reference,distorted,mos,type CSV with PNG images beside it."""
+    made = iqa_pairs(**kwargs)
+    (root / "images").mkdir(parents=True)
+    for r, ref in enumerate(made["refs"]):
+        Image.fromarray(ref).save(root / "images" / f"ref{r}.png")
+    rows = ["reference,distorted,mos,type"]
+    for k, (r, kind, level, image, mos) in enumerate(made["pairs"]):
+        Image.fromarray(image).save(root / "images" / f"d{k}.png")
+        rows.append(f"images/ref{r}.png,images/d{k}.png,{mos},{kind}")
+    (root / "scores.csv").write_text("\n".join(rows) + "\n")
+    return root / "scores.csv"

@@ -39,6 +39,8 @@ def tiny_params(suites: dict[str, list[str]]) -> dict:
     params["train"].update(epochs=1, batch_size=8, workers=0)
     params["evaluate"]["batch_size"] = 5
     params["gradients"].update(epochs=3, per_class=4, batch_size=16, bootstrap=20)
+    params["iqa"].update(images=4, bootstrap=20)
+    params["iqa"]["autoencoder"].update(patches=1000, train={"optimizer": "lbfgs", "lbfgs_iterations": 5, "epochs": 2})
     return params
 
 
@@ -87,7 +89,7 @@ def test_one_corrupt_stage_per_distortion_writing_every_level(repo):
     stages = [line.split()[0] for line in dvc(repo, "stage", "list").splitlines() if line.strip()]
     expected = (["prepare", "corrupt-imagenet-c@contrast", "corrupt-deepcorrect@dc_awgn", "corrupt-restoration@ra_jpeg"]
                 + [f"train@{model}" for model in MODELS] + ["activations", "rank@dc_awgn"] + [f"evaluate@{model}" for model in MODELS]
-                + ["gradients", "detect", "report", "plots-template"])
+                + ["gradients", "detect", "iqa-autoencoder", "iqa", "report", "plots-template"])
     assert stages == expected
     for level in range(1, 7):
         info = json.loads((repo / f"data/shards/corrupt/dc_awgn/{level}/test/info.json").read_text())
@@ -251,6 +253,20 @@ def test_gradient_features_detectors_and_their_table(repo):
     report = (repo / "metrics/report.md").read_text()
     assert "## Distortion detection: VAE gradients vs activations (seed 001)" in report
     assert "| features | Contrast | dc_awgn | ra_jpeg | mean |" in report and "| gradients - activations |" in report
+
+
+def test_iqa_stages_score_the_four_indices_against_the_level(repo):
+    info = json.loads((repo / "data/iqa/autoencoder/info.json").read_text())
+    assert info["patches"] == 1000 and len(info["loss_per_epoch"]) == 2 and (repo / "metrics/iqa/train/plots/metrics/train/loss.tsv").is_file()
+    summary = json.loads((repo / "metrics/iqa/summary.json").read_text())
+    # 4 clean test images x (contrast 5 + dc_awgn 6 + ra_jpeg 5 levels), in the suites' order
+    assert summary["pairs"] == 4 * 16 and summary["references"] == 4 and summary["types"] == ["contrast", "dc_awgn", "ra_jpeg"]
+    assert summary["protocol"].startswith("agreement with distortion strength") and summary["index_settings"]["scale"] == 1.0
+    assert list(summary["srocc"]) == ["psnr", "ssim", "unique", "gradient"] and summary["gradient_minus_unique"]["interval"] is not None
+    assert summary["per_type"]["dc_awgn"]["psnr"]["srocc"] > 0.5  # more noise, lower PSNR
+    report = (repo / "metrics/report.md").read_text()
+    assert "## Image quality: UNIQUE (activations) vs its gradient version (seed 001), on `pipeline`" in report
+    assert "| dc_awgn |" in report and "gradient - unique (mean within-type SROCC)" in report
 
 
 @pytest.fixture(scope="module")
