@@ -321,7 +321,11 @@ def iqa_tables(iqa: dict[str, Any]) -> list[str]:
     lines = ["", f"## Image quality: UNIQUE (activations) vs its gradient version (seed 001), on `{iqa['database']}`", "",
              f"{iqa['pairs']} pairs, {iqa['references']} reference images, {len(iqa['types'])} distortion types. Scored against "
              f"**{iqa['protocol']}**. Headline: {iqa['headline']}, with a 95 % bootstrap interval over the reference images "
-             f"({iqa['bootstrap']['resamples']} resamples). {iqa['fit']}.", "",
+             f"({iqa['bootstrap']['resamples']} resamples). {iqa['fit']}.", ""]
+    if iqa.get("skipped_unpaired_sets"):
+        lines += [f"Left out: {len(iqa['skipped_unpaired_sets'])} test sets that are not distorted copies of the clean test images by key "
+                  f"(released sets): {', '.join(iqa['skipped_unpaired_sets'][:6])}{' ...' if len(iqa['skipped_unpaired_sets']) > 6 else ''}.", ""]
+    lines += [
              "| index | " + iqa["headline"] + " | SROCC (pooled) | KROCC | PLCC | RMSE | published SROCC |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, head in iqa["srocc"].items():
         pooled = iqa["indices"][name]

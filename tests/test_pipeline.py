@@ -300,4 +300,6 @@ def test_cure_tsr_challenges_give_seed_001s_table(cure_repo):
     assert set(summary["levels"]["cure_noise"]) == {"1", "2", "3", "4", "5"}
     report = (cure_repo / "metrics/report.md").read_text()
     assert "| features | dc_awgn | DE | CE | NO | mean |" in report  # the suites' order; CURE-TSR's types by the seed's names
+    iqa = json.loads((cure_repo / "metrics/iqa/summary.json").read_text())  # released CURE-TSR sets keep their own keys: left out
+    assert iqa["types"] == ["dc_awgn"] and len(iqa["skipped_unpaired_sets"]) == 20 and "cure_noise/5" in iqa["skipped_unpaired_sets"]
     assert "up to date" in dvc(cure_repo, "status")

@@ -86,6 +86,7 @@ class ScoredSet:
     groups: np.ndarray
     higher_is_better: bool
     seconds: dict[str, float]
+    skipped: list[str] = field(default_factory=list)  # pipeline: test sets not paired with the clean images by key
 
 
 def _score_batches(batch_iter: Any, n: int, model: SparseAutoencoder, settings: IndexSettings, desc: str) -> tuple[dict[str, np.ndarray], dict[str, float]]:
@@ -131,15 +132,21 @@ def score_pipeline(params: dict[str, Any], p: IQAParams, clean: Path, corrupt_ro
         raise DataError(f"No distorted test set under {corrupt_root} for the IQA set.", "build the corrupt stages first (dvc repro), or set iqa.source to a database.")
     references, keys = _first_images(clean / "test", p.images)
     n_images = len(references)
-    jobs = []
+    jobs, skipped = [], []
     for name, level in sets:
         folder = corrupt_root / name / str(level) / "test"
         distorted, distorted_keys = _first_images(folder, n_images)
-        if distorted_keys != keys or distorted.shape != references.shape:
-            raise DataError(f"The images of {folder} are not distorted copies of the first {n_images} clean test images (other keys or sizes), "
-                            "so they cannot be scored as full-reference pairs (released ImageNet-C style sets are not paired with the clean keys).",
-                            "score such data with iqa.source: csv (reference,distorted,mos), or use corrupt.source: generate.")
+        if distorted_keys != keys or distorted.shape != references.shape:  # released sets (CURE-TSR, ImageNet-C) keep their own keys
+            skipped.append(f"{name}/{level}")
+            continue
         jobs.append((name, level, distorted))
+    if skipped:
+        print(f"iqa: {len(skipped)} test sets are not distorted copies of the clean test images (other keys or sizes) and are left out: "
+              + ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+    if not jobs:
+        raise DataError(f"No test set under {corrupt_root} pairs with the clean test images by key (released sets keep their own keys), "
+                        "so there is no full-reference pair to score.",
+                        "add a generated suite (corrupt.suites, e.g. deepcorrect) or score a database with iqa.source: tid2013 | livemd | csv.")
     total = n_images * len(jobs)
 
     def batch_iter() -> Any:
@@ -152,7 +159,7 @@ def score_pipeline(params: dict[str, Any], p: IQAParams, clean: Path, corrupt_ro
 
     scores, seconds = _score_batches(batch_iter(), total, model, settings, "iqa pipeline")
     return ScoredSet("pipeline", scores, np.repeat([float(level) for _, level, _ in jobs], n_images),
-                     np.repeat([name for name, _, _ in jobs], n_images), np.tile(np.arange(n_images), len(jobs)), False, seconds)
+                     np.repeat([name for name, _, _ in jobs], n_images), np.tile(np.arange(n_images), len(jobs)), False, seconds, skipped)
 
 
 def summarise(scored: ScoredSet, p: IQAParams, settings: IndexSettings) -> dict[str, Any]:
@@ -179,12 +186,12 @@ def summarise(scored: ScoredSet, p: IQAParams, settings: IndexSettings) -> dict[
         "references": int(len(np.unique(scored.groups))),
         "types": list(per_type),
         "index_settings": settings.as_dict(),
+        "skipped_unpaired_sets": scored.skipped,
         "bootstrap": {"resamples": p.bootstrap, "seed": p.bootstrap_seed, "over": "reference images"},
         "srocc": headline,
         "gradient_minus_unique": difference,
         "indices": overall,
         "per_type": per_type,
-        "seconds": scored.seconds,
         "published": PUBLISHED,
     }
 
@@ -201,7 +208,8 @@ def run_from_params(params: dict[str, Any], clean: str | Path, corrupt_root: str
     else:  # database images are large (TID2013 512 x 384, LIVE-MD 1280 x 720): at most 8 pairs per batch
         scored = score_database(read_database(str(p.root), p.source), model, settings, min(p.batch_size, 8))
     summary = summarise(scored, p, settings)
-    write_json(Path(out), summary)
+    write_json(Path(out), summary)  # no timings in the metrics file: the same params give the same file
+    print("seconds per index: " + ", ".join(f"{name} {s}" for name, s in scored.seconds.items()))
     return summary
 
 
