@@ -222,8 +222,8 @@ def score_root(root: str | Path, fmt: str, autoencoder: str | Path, *, scale: fl
         raise ParamError(f"Unknown IQA database format {fmt!r}.", f"use one of: {', '.join(FORMATS)}.")
     p = IQAParams.from_dict({"source": fmt, "root": str(root), "bootstrap": bootstrap, "batch_size": batch_size,
                              "index": {} if scale is None else {"scale": scale}})
-    summary = summarise(score_database(read_database(root, fmt), load_autoencoder(autoencoder), p.index_settings(), batch_size), p,
-                        p.index_settings())
+    settings = p.index_settings()
+    summary = summarise(score_database(read_database(root, fmt), load_autoencoder(autoencoder), settings, batch_size), p, settings)
     return {name: {key: m[key] for key in ("srocc", "krocc", "plcc", "rmse")} for name, m in summary["indices"].items()}
 
 
