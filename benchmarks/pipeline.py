@@ -40,7 +40,7 @@ def stage_group(stage: str, models: dict) -> str:
     if stage.startswith("train@"):
         spec = models.get(stage.split("@", 1)[1]) or {}
         return f"train ({spec.get('method', 'baseline')})"
-    if stage == "activations" or stage.startswith("rank@"):
+    if stage.startswith(("activations@", "rank@")):
         return "activations / rank"
     if stage.startswith("evaluate@"):
         return "evaluate"

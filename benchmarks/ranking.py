@@ -3,7 +3,7 @@ filter per forward pass, on the same cached activations in the same run; prints 
 per layer and the ratio.
 
 Uses the pipeline's activation cache and ranked network when they exist (``dvc repro
-activations``), else a freshly initialised ``deepcorrect_net`` on random images. Target in
+activations@deepcorrect_net``), else a freshly initialised ``deepcorrect_net`` on random images. Target in
 issue 5: ratio >= 10 on the 2-core CPU.
 
     python benchmarks/ranking.py [--layer 1] [--per-pass 1 4 8 24] [--batch-size 120] [--repeats 3]
@@ -22,7 +22,7 @@ import torch
 from robust.methods import deepcorrect as dc
 from robust.models import create
 
-CACHE = Path("data/deepcorrect/activations")
+CACHE = Path("data/deepcorrect/deepcorrect_net/activations")
 
 
 def main() -> None:

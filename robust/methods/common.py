@@ -81,7 +81,7 @@ def build(spec: dict[str, Any], clean_dir: str | Path) -> Classifier:
     if "arch" not in spec:
         raise ParamError(f"The model entry {spec} has no 'arch'.", "give arch: <registry name> (robust models lists them).")
     info = read_info(Path(clean_dir) / "train")
-    options = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
+    options = {k: v for k, v in spec.items() if k not in SPEC_KEYS and v is not None}  # null drops an option (-S models.x.width=null)
     return create(spec["arch"], info["num_classes"], image_size=info["image_size"], pretrained=spec.get("pretrained"), **options)
 
 
@@ -147,18 +147,6 @@ def batch_rng() -> np.random.Generator:
     """A numpy generator drawn from torch's global RNG, which the engine seeds and checkpoints,
     so a method's per-batch randomness is reproducible and resumes exactly."""
     return np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
-
-
-def conv_blocks(model: Classifier) -> nn.Sequential:
-    """The network's ordered conv -> BN -> ReLU blocks (``net.layers``), which DeepCorrect
-    ranks and corrects and fine-tuning counts its first L layers in."""
-    from robust.models.small_nets import ConvBNReLU
-
-    blocks = getattr(model.net, "layers", None)
-    if not isinstance(blocks, nn.Sequential) or not all(isinstance(b, ConvBNReLU) for b in blocks):
-        raise ParamError(f"{type(model.net).__name__} is not a sequence of conv -> BN -> ReLU blocks.",
-                         "use deepcorrect_net as the base of deepcorrect, or layers: all for fine-tuning.")
-    return blocks
 
 
 def mix_loss(distortion: distortions.Distortion, fraction: float, penalty: Any = None) -> LossFn:

@@ -3,13 +3,14 @@ distortions", IEEE TIP 2019; seed 000): rank the filters of a frozen network's f
 layers by how much their distorted output hurts recognition, put small residual
 "correction units" on the top-ranked ones, and train only the units.
 
-Three steps, three stages:
+Three steps, three stages, for each ranked network (``ranking.bases``) and each listed
+(network, distortion) pair (``ranking.runs``):
 
-1. ``activations``: for a class-balanced ranking subset of the train split, the post-ReLU
+1. ``activations@<base>``: for a class-balanced ranking subset of the train split, the post-ReLU
    output of each ranked layer for the clean images and every level of each DeepCorrect
    distortion (:func:`build_activation_cache`; fp16 by default). Only these are stored:
    ranking one layer needs that layer's clean and distorted maps, nothing else.
-2. ``rank@<distortion>``: correction priority per filter (:func:`rank_layer`): replace
+2. ``rank@<base>-<distortion>``: correction priority per filter (:func:`rank_layer`): replace
    channel j of the distorted activation by the clean one (:func:`swap_channels`), run
    the rest of the network, and compare top-1 errors with no replacement:
    ``tau_j = sum_i |e_ji - e_base_i| / e_base_i`` over the levels i. **Choice**: absolute
@@ -19,12 +20,18 @@ Three steps, three stages:
    (``filters_per_pass``; ``auto`` = one on a CPU, where measured batching gains nothing
    (``benchmarks/ranking.py``), every filter of the layer on a GPU). Also the "ideal correction" curves: top-1 when the top X % of a
    layer's ranked channels get their clean activations.
-3. ``train@deepcorrect-<distortion>``: :func:`setup` puts a :class:`CorrectedBlock` on the
-   first ``layers`` blocks: the top ``fraction`` of ranked channels go through
-   ``y = x + unit(x)`` (pre-activation, the unit's last conv zero-initialised, so the
-   corrected network equals the baseline before training), then their own BN (now
-   trainable), are put back in the original channel order, then ReLU. Only units and
-   those BN channels train, with an L1 penalty on the unit convs (1e-5).
+3. ``train@<entry>``: :func:`setup` wraps the first ``layers`` conv layers in a
+   :class:`CorrectedConv`: the top ``fraction`` of ranked channels (one number, or one per
+   layer: the seed's AlexNet 75 / 75 / 50 / 50 / 50 %) go through ``y = x + unit(x)``
+   (pre-activation, the unit's last conv zero-initialised, so the corrected network equals
+   the baseline before training), then their own BN when the network has one (now
+   trainable), are put back in the original channel order, then the layer's own
+   activation. Only units and those BN channels train (without BN, as in AlexNet, only the
+   units), with an L1 penalty on the unit convs (1e-5).
+
+Which conv layers exist and what each feeds come from the network's adapter
+(:mod:`robust.models.correctable`): ``deepcorrect_net`` (conv -> BN -> ReLU), ``alexnet_small``,
+torchvision's ``alexnet`` and the VGGs (conv [-> BN] -> ReLU, pools between).
 
 **Choice** (``frozen_bn``): ``eval`` (default) keeps every frozen BN on its running
 statistics, so frozen really means frozen; ``batch`` reproduces the original old-Keras
@@ -32,10 +39,13 @@ behaviour, where "frozen" BN layers normalised with batch statistics and kept up
 their running statistics during correction training.
 
 Unit variants (``unit``): ``cifar`` (BN, 1x1 C->w, 3x3 w->w, 3x3 w->w, 1x1 w->C, with BN +
-ReLU between; w = ``unit_width``, 64 in the seed, scaled with a narrowed network), ``cw``
-(the same at width C, the middle kernels the layer's own size: the AlexNet "CW" unit) and
-``bottleneck`` (width C/2: 1x1, three 3x3, 1x1). Only networks built of conv -> BN -> ReLU
-blocks (``deepcorrect_net``) can be ranked and corrected.
+ReLU between, bias-free hidden convs; w = ``unit_width``, 64 in the seed, scaled with a
+narrowed network), ``cw`` (the AlexNet "CW" unit: 1x1 C->C, kxk, kxk, 1x1 C->C with bias,
+BN + ReLU between, no input BN; k from ``unit_kernels``, the seed's 5 for conv1 and 3 after)
+and ``bottleneck`` (the same shape at width C/2 with three 3x3). The ``cw`` layout is the one
+whose count reproduces the seed's 2,816,848 trainable parameters exactly, on the original
+(Caffe) AlexNet's 96 / 256 / 384 / 384 / 256 filters; torchvision's AlexNet has 64 / 192 /
+384 / 256 / 256 filters, so the same units count 1,933,568 there (tested).
 """
 
 from __future__ import annotations
@@ -58,9 +68,9 @@ from robust.data.shards import atomic_dir, read_info, write_csv, write_json
 from robust.distortions import Distortion, sample_seed
 from robust.engine import pick_device
 from robust.errors import DataError, ParamError
-from robust.methods.common import Context, Run, configured_distortion, conv_blocks, from_pixels, load_base, load_trained, mix_loss, to_pixels
+from robust.methods.common import Context, Run, configured_distortion, from_pixels, load_base, load_trained, mix_loss, to_pixels
 from robust.models import Classifier
-from robust.models.small_nets import ConvBNReLU
+from robust.models.correctable import CorrectionWrapper, layout, replace, run_steps
 from robust.params import Section, is_int, require
 
 CURVE_PERCENTS = (10, 25, 50, 75, 90)
@@ -71,9 +81,10 @@ CURVE_PERCENTS = (10, 25, 50, 75, 90)
 class RankingSettings(Section):
     """``methods.deepcorrect.ranking``: the activation cache and the ranking stages."""
 
-    base: str = "deepcorrect_net"  # the models: entry that is ranked and corrected
-    per_class: int = 10  # ranking subset: images per class from the train split (seed: 10 for CIFAR)
-    layers: int = 3  # rank the first this many conv blocks
+    bases: tuple[str, ...] = ("deepcorrect_net",)  # the models: entries that are ranked (and corrected): one activations@<base> each
+    runs: dict[str, dict[str, str]] = field(default_factory=dict)  # rank@<key>: {base, distortion} pairs (only what a model needs is ranked)
+    per_class: int | dict[str, int] = 10  # ranking subset: images per class from the train split (seed: 10 for CIFAR, 5 for ImageNet), or one per base
+    layers: int | str | dict[str, int | str] = 3  # rank the first this many conv layers (all: every one), or one value per base
     fp16: bool = True  # store the cached activations as float16
     priority: str = "absolute"  # absolute (original code) | signed (paper text)
     filters_per_pass: int | str = "auto"  # swapped filters per forward pass; auto: 1 on a CPU, all on a GPU
@@ -85,19 +96,48 @@ class RankingSettings(Section):
 
     @classmethod
     def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(values.get("curves"), list):
-            values["curves"] = tuple(values["curves"])
+        for key in ("curves", "bases"):
+            if isinstance(values.get(key), list):
+                values[key] = tuple(values[key])
         return values
 
     def validate(self, section: str) -> None:
-        for name in ("per_class", "layers", "batch_size"):
-            require(is_int(getattr(self, name)) and getattr(self, name) >= 1, f"{section}.{name}", getattr(self, name), "an integer >= 1")
+        require(is_int(self.batch_size) and self.batch_size >= 1, f"{section}.batch_size", self.batch_size, "an integer >= 1")
+        for name in ("per_class", "layers"):
+            value = getattr(self, name)
+            require(not isinstance(value, dict) or set(value) == set(self.bases), f"{section}.{name}", value,
+                    f"one value, or a mapping with exactly the bases as keys ({', '.join(self.bases)})")
+        sizes = self.per_class.values() if isinstance(self.per_class, dict) else [self.per_class]
+        require(all(is_int(n) and n >= 1 for n in sizes), f"{section}.per_class", self.per_class, "an integer >= 1, or a mapping of base -> one")
+        require(isinstance(self.bases, tuple) and all(isinstance(b, str) and b for b in self.bases), f"{section}.bases", self.bases, "a list of models: entries")
+        require(isinstance(self.runs, dict) and all(isinstance(r, dict) and set(r) == {"base", "distortion"} and r["base"] in self.bases
+                                                    and isinstance(r["distortion"], str) for r in self.runs.values()),
+                f"{section}.runs", self.runs, "a mapping of stage key -> {base: one of ranking.bases, distortion: a DeepCorrect distortion}")
+        unranked = sorted(set(self.bases) - {r["base"] for r in self.runs.values()}) if self.runs else []
+        require(not unranked, f"{section}.bases", self.bases, f"only networks some ranking.runs entry ranks ({', '.join(unranked)} has none)")
+        counts = self.layers.values() if isinstance(self.layers, dict) else [self.layers]
+        require(all(c == "all" or (is_int(c) and c >= 1) for c in counts), f"{section}.layers", self.layers,
+                "an integer >= 1, all, or a mapping of base -> either")
         require(self.filters_per_pass == "auto" or (is_int(self.filters_per_pass) and self.filters_per_pass >= 1),
                 f"{section}.filters_per_pass", self.filters_per_pass, "auto or an integer >= 1")
         require(self.device == "auto" or self.device.startswith(("cpu", "cuda")), f"{section}.device", self.device, "auto | cpu | cuda | cuda:N")
         require(self.priority in ("absolute", "signed"), f"{section}.priority", self.priority, "absolute | signed")
         require(isinstance(self.curves, tuple) and all(isinstance(c, (int, float)) and 0 < c < 100 for c in self.curves),
                 f"{section}.curves", self.curves, "a list of percentages between 0 and 100")
+
+    def per_class_of(self, base: str) -> int:
+        """Ranking images per class for ``base``."""
+        return int(self.per_class[base] if isinstance(self.per_class, dict) else self.per_class)
+
+    def layers_of(self, base: str, available: int) -> int:
+        """How many conv layers of ``base`` (which has ``available``) are ranked."""
+        count = self.layers[base] if isinstance(self.layers, dict) else self.layers
+        if count == "all":
+            return available
+        if count > available:
+            raise ParamError(f"methods.deepcorrect.ranking.layers asks for {count} conv layers of {base}, which has {available}.",
+                             f"set it to at most {available} (or all).")
+        return int(count)
 
     def per_pass(self, channels: int, device: torch.device) -> int:
         """Swapped filters per forward pass on ``device`` for a layer of ``channels`` filters."""
@@ -111,10 +151,11 @@ class DeepCorrectSettings(Section):
     """``methods.deepcorrect`` (+ an entry's overrides): what is corrected and how."""
 
     distortion: str = "dc_blur"
-    layers: int = 3  # correct the first L conv blocks
-    fraction: float = 0.5  # share of each corrected layer's filters (CIFAR: 0.5)
+    layers: int = 3  # correct the first L conv layers
+    fraction: float | tuple[float, ...] = 0.5  # share of each corrected layer's filters (CIFAR: 0.5; AlexNet: 0.75, 0.75, 0.5, 0.5, 0.5)
     unit: str = "cifar"  # cifar | cw | bottleneck
     unit_width: int = 16  # hidden width of the cifar unit (64 in the seed, for a 4x wider net)
+    unit_kernels: tuple[int, ...] = (5, 3)  # cw middle kernels per layer, the last repeating (seed: 5 for conv1, 3 after); bottleneck: always 3x3
     frozen_bn: str = "eval"  # eval | batch (see the module doc)
     l1: float = 1e-5  # L1 penalty on the unit conv weights
     distorted: float = 0.5  # share of each training batch distorted
@@ -122,27 +163,48 @@ class DeepCorrectSettings(Section):
 
     section: ClassVar[str] = "methods.deepcorrect"
 
+    @classmethod
+    def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
+        for key in ("fraction", "unit_kernels"):
+            if isinstance(values.get(key), list):
+                values[key] = tuple(values[key])
+        return values
+
     def validate(self, section: str) -> None:
         require(is_int(self.layers) and self.layers >= 1, f"{section}.layers", self.layers, "an integer >= 1")
-        require(isinstance(self.fraction, (int, float)) and 0 < self.fraction <= 1, f"{section}.fraction", self.fraction, "a number in (0, 1]")
+        fractions = self.fraction if isinstance(self.fraction, tuple) else (self.fraction,)
+        require(all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f <= 1 for f in fractions) and len(fractions) >= 1,
+                f"{section}.fraction", self.fraction, "a number in (0, 1], or a list of them (one per corrected layer)")
+        require(not isinstance(self.fraction, tuple) or len(self.fraction) == self.layers, f"{section}.fraction", self.fraction,
+                f"one value per corrected layer ({self.layers}: methods.deepcorrect.layers)")
+        require(isinstance(self.unit_kernels, tuple) and len(self.unit_kernels) >= 1 and all(is_int(k) and k >= 1 and k % 2 for k in self.unit_kernels),
+                f"{section}.unit_kernels", self.unit_kernels, "a list of odd kernel sizes (the last repeats for later layers)")
         require(self.unit in UNITS, f"{section}.unit", self.unit, " | ".join(UNITS))
         require(is_int(self.unit_width) and self.unit_width >= 1, f"{section}.unit_width", self.unit_width, "an integer >= 1")
         require(self.frozen_bn in ("eval", "batch"), f"{section}.frozen_bn", self.frozen_bn, "eval | batch")
         require(isinstance(self.l1, (int, float)) and self.l1 >= 0, f"{section}.l1", self.l1, "a number >= 0")
         require(isinstance(self.distorted, (int, float)) and 0 <= self.distorted <= 1, f"{section}.distorted", self.distorted, "a number from 0 to 1")
 
+    def fraction_of(self, layer: int) -> float:
+        """The share of conv layer ``layer``'s (0-based) filters that is corrected."""
+        return float(self.fraction[layer] if isinstance(self.fraction, tuple) else self.fraction)
+
+    def kernel_of(self, layer: int) -> int:
+        """The cw unit's middle kernel size at conv layer ``layer`` (0-based)."""
+        return self.unit_kernels[min(layer, len(self.unit_kernels) - 1)]
+
 
 # -- correction units --------------------------------------------------------------------------
-def _conv_bn_relu(cin: int, cout: int, kernel: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+def _conv_bn_relu(cin: int, cout: int, kernel: int, bias: bool) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=bias), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
 
-def _unit(hidden: list[tuple[int, int]], channels: int) -> nn.Sequential:
-    """BN(x), then (width, kernel) conv -> BN -> ReLU stages, then a zero-initialised 1x1 back to C."""
-    layers: list[nn.Module] = [nn.BatchNorm2d(channels)]
+def _unit(hidden: list[tuple[int, int]], channels: int, input_bn: bool = True, bias: bool = False) -> nn.Sequential:
+    """[BN(x)], then (width, kernel) conv -> BN -> ReLU stages, then a zero-initialised 1x1 back to C."""
+    layers: list[nn.Module] = [nn.BatchNorm2d(channels)] if input_bn else []
     cin = channels
     for width, kernel in hidden:
-        layers += _conv_bn_relu(cin, width, kernel)
+        layers += _conv_bn_relu(cin, width, kernel, bias)
         cin = width
     last = nn.Conv2d(cin, channels, 1)
     nn.init.zeros_(last.weight)
@@ -152,8 +214,8 @@ def _unit(hidden: list[tuple[int, int]], channels: int) -> nn.Sequential:
 
 UNITS = {
     "cifar": lambda c, k, w: _unit([(w, 1), (w, 3), (w, 3)], c),
-    "cw": lambda c, k, w: _unit([(c, 1), (c, k), (c, k)], c),
-    "bottleneck": lambda c, k, w: _unit([(max(1, c // 2), 1), (max(1, c // 2), 3), (max(1, c // 2), 3), (max(1, c // 2), 3)], c),
+    "cw": lambda c, k, w: _unit([(c, 1), (c, k), (c, k)], c, input_bn=False, bias=True),
+    "bottleneck": lambda c, k, w: _unit([(max(1, c // 2), 1), (max(1, c // 2), 3), (max(1, c // 2), 3), (max(1, c // 2), 3)], c, input_bn=False, bias=True),
 }
 
 
@@ -176,30 +238,25 @@ def _bn_slice(bn: nn.BatchNorm2d, index: torch.Tensor) -> nn.BatchNorm2d:
     return out
 
 
-class CorrectedBlock(nn.Module):
-    """A frozen conv -> BN -> ReLU block whose ``fix`` channels get ``x + unit(x)`` on their
-    pre-activation before their own BN; the channels are put back in the original order."""
+class CorrectedConv(CorrectionWrapper):
+    """A frozen conv (and its BN, if any) whose ``fix`` channels get ``x + unit(x)`` on their
+    pre-activation before their own BN slice (trainable); the other channels go through the
+    frozen BN. It takes the place of the conv, the BN's place becomes an identity, and the
+    layer's own activation follows unchanged. The corrected channels are written back at
+    their own indices (``index_copy``), so the channel order is the original one."""
 
-    def __init__(self, block: ConvBNReLU, fix: list[int], unit: nn.Module) -> None:
+    def __init__(self, conv: nn.Conv2d, norm: nn.BatchNorm2d | None, fix: list[int], unit: nn.Module) -> None:
         super().__init__()
-        channels = block.conv.out_channels
-        keep = [c for c in range(channels) if c not in set(fix)]
-        order = torch.tensor(list(fix) + keep)
-        self.conv = block.conv
-        self.register_buffer("fix", torch.tensor(list(fix), dtype=torch.long))
-        self.register_buffer("keep", torch.tensor(keep, dtype=torch.long))
-        self.register_buffer("inverse", torch.argsort(order))
-        self.bn_fix = _bn_slice(block.bn, self.fix)
-        self.bn_keep = _bn_slice(block.bn, self.keep)
+        self.conv = conv
+        self.register_buffer("fix", torch.tensor(sorted(fix), dtype=torch.long))
+        self.norm = norm if norm is not None else nn.Identity()  # frozen: normalises the uncorrected channels
+        self.bn_fix = _bn_slice(norm, self.fix) if norm is not None else nn.Identity()
         self.unit = unit
-        self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.conv(x)
         zc = z.index_select(1, self.fix)
-        corrected = self.bn_fix(zc + self.unit(zc))
-        kept = self.bn_keep(z.index_select(1, self.keep))
-        return self.relu(torch.cat([corrected, kept], 1).index_select(1, self.inverse))
+        return self.norm(z).index_copy(1, self.fix, self.bn_fix(zc + self.unit(zc)))
 
 
 # -- activation cache --------------------------------------------------------------------------
@@ -224,15 +281,18 @@ def ranking_subset(split_dir: str | Path, per_class: int) -> tuple[torch.Tensor,
 
 @torch.no_grad()
 def layer_outputs(model: Classifier, images: torch.Tensor, layers: int, batch_size: int = 256) -> list[torch.Tensor]:
-    """The post-ReLU outputs of the first ``layers`` conv blocks (eval mode)."""
-    blocks = conv_blocks(model)
+    """The post-activation outputs of the first ``layers`` conv layers (eval mode)."""
+    plan = layout(model.net)
     model.eval()
     outs: list[list[torch.Tensor]] = [[] for _ in range(layers)]
     for start in range(0, len(images), batch_size):
         h = (images[start:start + batch_size].to(model.mean.device) - model.mean) / model.std
-        for k in range(layers):
-            h = blocks[k](h)
-            outs[k].append(h.cpu())
+        done = 0
+        for k in range(1, layers + 1):
+            steps = plan.upto(k)
+            h = run_steps(model.net, steps[done:], h)
+            done = len(steps)
+            outs[k - 1].append(h.detach().to("cpu", copy=True))  # a copy: no later in-place step can touch it
     return [torch.cat(o) for o in outs]
 
 
@@ -247,10 +307,13 @@ def file_md5(path: str | Path) -> str:
 
 
 def build_activation_cache(model: Classifier, split_dir: str | Path, dists: list[Distortion], out_dir: str | Path, settings: RankingSettings,
-                           *, seed: int = 0, base_weights: str | Path | None = None) -> dict[str, Any]:
+                           *, base: str = "deepcorrect_net", seed: int = 0, base_weights: str | Path | None = None) -> dict[str, Any]:
     """Write ``layer<k>/<version>.npy`` (version ``clean`` or ``<distortion>-<level>``),
-    ``labels.npy`` and ``info.json`` (subset keys, shapes, bytes on disk) to ``out_dir``."""
-    images, labels, keys = ranking_subset(split_dir, settings.per_class)
+    ``labels.npy`` and ``info.json`` (subset keys, shapes, bytes on disk) to ``out_dir``
+    for the network ``model`` (the ``models:`` entry ``base``)."""
+    layers = settings.layers_of(base, len(layout(model.net).layers))
+    per_class = settings.per_class_of(base)
+    images, labels, keys = ranking_subset(split_dir, per_class)
     versions: list[tuple[str, torch.Tensor]] = [("clean", images)]
     for dist in dists:
         versions += [(f"{dist.name}-{level}", distort_images(images, keys, dist, level, seed)) for level in range(1, dist.levels + 1)]
@@ -258,15 +321,15 @@ def build_activation_cache(model: Classifier, split_dir: str | Path, dists: list
     with atomic_dir(out_dir) as folder:
         np.save(folder / "labels.npy", labels.numpy())
         for version, batch in tqdm(versions, desc="activations", unit="version", disable=None):
-            for k, act in enumerate(layer_outputs(model, batch, settings.layers), start=1):
+            for k, act in enumerate(layer_outputs(model, batch, layers), start=1):
                 (folder / f"layer{k}").mkdir(exist_ok=True)
                 np.save(folder / f"layer{k}" / f"{version}.npy", act.numpy().astype(dtype))
         size = sum(p.stat().st_size for p in folder.rglob("*.npy"))
-        info = {"base": settings.base, "base_weights": str(base_weights) if base_weights else None,
-                "base_md5": file_md5(base_weights) if base_weights else None, "layers": settings.layers, "per_class": settings.per_class,
+        info = {"base": base, "base_weights": str(base_weights) if base_weights else None,
+                "base_md5": file_md5(base_weights) if base_weights else None, "layers": layers, "per_class": per_class,
                 "num_images": len(keys), "keys": keys, "dtype": np.dtype(dtype).name, "seed": seed,
                 "distortions": {d.name: list(d.table or range(1, d.levels + 1)) for d in dists},
-                "shapes": {f"layer{k}": list(np.load(folder / f"layer{k}" / "clean.npy", mmap_mode="r").shape) for k in range(1, settings.layers + 1)},
+                "shapes": {f"layer{k}": list(np.load(folder / f"layer{k}" / "clean.npy", mmap_mode="r").shape) for k in range(1, layers + 1)},
                 "bytes": size}
         write_json(folder / "info.json", info)
     return info
@@ -275,7 +338,7 @@ def build_activation_cache(model: Classifier, split_dir: str | Path, dists: list
 def load_activations(cache_dir: str | Path, layer: int, version: str) -> torch.Tensor:
     path = Path(cache_dir) / f"layer{layer}" / f"{version}.npy"
     if not path.is_file():
-        raise DataError(f"No cached activations {path}.", "rerun the activations stage (dvc repro activations) with these ranking settings.")
+        raise DataError(f"No cached activations {path}.", "rerun the activations@<base> stage (dvc repro) with these ranking settings.")
     return torch.from_numpy(np.load(path).astype(np.float32))
 
 
@@ -290,8 +353,8 @@ def swap_channels(distorted: torch.Tensor, clean: torch.Tensor, masks: torch.Ten
 @torch.no_grad()
 def suffix_errors(model: Classifier, layer: int, activations: torch.Tensor, labels: torch.Tensor, variants: int) -> torch.Tensor:
     """Top-1 error of each of ``variants`` stacked copies of the ranking set, run from the
-    output of block ``layer`` (1-based) to the class scores."""
-    logits = model.net.pool(conv_blocks(model)[layer:](activations)).flatten(1)
+    activation of conv layer ``layer`` (1-based) to the class scores."""
+    logits = run_steps(model.net, layout(model.net).after(layer), activations)
     wrong = logits.argmax(1).view(variants, -1) != labels.view(1, -1)
     return wrong.float().mean(1)
 
@@ -372,24 +435,28 @@ def curve_rows(ranking: dict[str, Any]) -> list[dict[str, Any]]:
 
 # -- the corrected network ---------------------------------------------------------------------
 def correct(model: Classifier, ranking: dict[str, Any], settings: DeepCorrectSettings) -> list[nn.Parameter]:
-    """Freeze ``model`` and put correction units on its first ``settings.layers`` blocks (in
-    place); returns the parameters that train (units + the corrected channels' BN)."""
-    blocks = conv_blocks(model)
+    """Freeze ``model`` and put correction units on its first ``settings.layers`` conv layers
+    (in place); returns the parameters that train (units + the corrected channels' BN)."""
+    plan = layout(model.net)
     available = len(ranking["layers"])
     if settings.layers > available:
         raise ParamError(f"methods.deepcorrect.layers is {settings.layers} but only {available} layers were ranked.",
                          f"set methods.deepcorrect.ranking.layers >= {settings.layers}.")
     trainable: list[nn.Parameter] = []
     for k in range(settings.layers):
-        block = blocks[k]
+        layer = plan.layers[k]
+        conv = model.net.get_submodule(layer.conv)
+        norm = model.net.get_submodule(layer.norm) if layer.norm else None
         order = ranking["layers"][f"conv{k + 1}"]["order"]
-        fix = sorted(order[: max(1, round(settings.fraction * len(order)))])
-        unit = correction_unit(settings.unit, len(fix), block.conv.kernel_size[0], settings.unit_width)
-        corrected = CorrectedBlock(block, fix, unit)
-        blocks[k] = corrected
+        fix = sorted(order[: max(1, round(settings.fraction_of(k) * len(order)))])
+        unit = correction_unit(settings.unit, len(fix), settings.kernel_of(k), settings.unit_width)
+        corrected = CorrectedConv(conv, norm, fix, unit)
+        replace(model.net, layer.conv, corrected)
+        if layer.norm:
+            replace(model.net, layer.norm, nn.Identity())
         trainable += [*corrected.unit.parameters(), *corrected.bn_fix.parameters()]
     chosen = {id(p) for p in trainable}
-    for p in model.parameters():  # the kept channels' new BN is as frozen as the rest
+    for p in model.parameters():  # the frozen BN of the uncorrected channels stays frozen
         p.requires_grad_(id(p) in chosen)
     return trainable
 
@@ -435,22 +502,25 @@ def ranking_settings(params: dict[str, Any]) -> RankingSettings:
     return RankingSettings.from_dict(section)
 
 
-def activations_from_params(params: dict[str, Any], clean_dir: str | Path, models_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
-    """The ``activations`` stage: the base network's cached activations for ranking."""
+def activations_from_params(params: dict[str, Any], base: str, clean_dir: str | Path, models_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
+    """The ``activations@<base>`` stage: the network's cached activations for ranking."""
     from robust.methods.baseline import model_spec
 
     settings = ranking_settings(params)
-    weights = Path(models_dir) / settings.base / "model.pt"
-    model = load_trained(model_spec(params, settings.base), clean_dir, weights).to(pick_device(settings.device))
+    if base not in settings.bases:
+        raise ParamError(f"{base} is not in methods.deepcorrect.ranking.bases ({', '.join(settings.bases)}).", "add it there.")
+    weights = Path(models_dir) / base / "model.pt"
+    model = load_trained(model_spec(params, base), clean_dir, weights).to(pick_device(settings.device))
     size = read_info(Path(clean_dir) / "train")["image_size"]
     names = ((params.get("corrupt") or {}).get("suites") or {}).get("deepcorrect") or []
     dists = [distortions.configured(n, (params.get("distortions") or {}).get(n), size) for n in names]
     seed = int((params.get("corrupt") or {}).get("seed", 0))
-    return build_activation_cache(model, Path(clean_dir) / "train", dists, out_dir, settings, seed=seed, base_weights=weights)
+    return build_activation_cache(model, Path(clean_dir) / "train", dists, out_dir, settings, base=base, seed=seed, base_weights=weights)
 
 
 def rank_from_params(params: dict[str, Any], distortion: str, clean_dir: str | Path, cache_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
-    """The ``rank@<distortion>`` stage -> ``out_dir/ranking.json`` and ``out_dir/curves.csv``."""
+    """The ``rank@<base>-<distortion>`` stage (``cache_dir``: that base's activations) ->
+    ``out_dir/ranking.json`` and ``out_dir/curves.csv``."""
     from robust.methods.baseline import model_spec
 
     settings = ranking_settings(params)

@@ -1,5 +1,6 @@
 """Fine-tuning, DeepCorrect's comparison (seed 000): the baseline's first ``layers`` conv
-blocks (or ``all`` of it) trained on the same clean / distorted mix and budget as the
+layers (with their BN, if any; the network's adapter in :mod:`robust.models.correctable`
+names them) or ``all`` of it, trained on the same clean / distorted mix and budget as the
 correction units. Layers outside the trained ones keep their weights; their BN running
 statistics still follow the data, as in a plain ``model.train()`` fine-tune."""
 
@@ -8,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from robust.methods.common import Context, Run, configured_distortion, conv_blocks, load_base, mix_loss
+from robust.methods.common import Context, Run, configured_distortion, load_base, mix_loss
+from robust.models.correctable import layout
+from robust.errors import ParamError
 from robust.params import Section, is_int, require
 
 
@@ -33,8 +36,11 @@ def setup(ctx: Context) -> Run:
     if settings.layers == "all":
         parameters = list(model.parameters())
     else:
-        blocks = conv_blocks(model)
-        parameters = [p for block in blocks[: settings.layers] for p in block.parameters()]
+        layers = layout(model.net).layers
+        if settings.layers > len(layers):
+            raise ParamError(f"models.{ctx.name}.layers is {settings.layers}, but the network has {len(layers)} conv layers.", f"use at most {len(layers)}, or all.")
+        paths = [path for layer in layers[: settings.layers] for path in (layer.conv, layer.norm) if path]
+        parameters = [p for path in paths for p in model.net.get_submodule(path).parameters()]
     chosen = {id(p) for p in parameters}
     for p in model.parameters():
         p.requires_grad_(id(p) in chosen)

@@ -13,6 +13,7 @@ from robust.errors import ParamError
 from robust.methods import deepcorrect as dc
 from robust.methods import train_from_params
 from robust.models import Classifier, create
+from robust.models.correctable import check_layout, correctable, deepcorrect_net_layout, features_layout, layout
 from robust.models.small_nets import ConvBNReLU
 from robust.params import DataParams
 
@@ -50,6 +51,9 @@ class Toy(nn.Module):
 
     def forward(self, x):
         return self.pool(self.layers(x)).flatten(1)
+
+
+correctable(Toy)(deepcorrect_net_layout)  # the same shape as deepcorrect_net: a user adds a family like this
 
 
 def test_rank_layer_finds_the_filter_that_decides_on_a_toy_network(tmp_path):
@@ -109,8 +113,8 @@ def test_corrected_network_equals_the_baseline_before_training(unit):
     corrected = create("deepcorrect_net", 5, width=0.25)
     corrected.load_state_dict(base.state_dict())
     ranking = {"layers": {f"conv{k}": {"order": list(torch.randperm(24 if k < 4 else 48).tolist())} for k in (1, 2, 3)}}
-    trainable = dc.correct(corrected, ranking, dc.DeepCorrectSettings(layers=3, unit=unit))
-    assert all(isinstance(corrected.net.layers[k], dc.CorrectedBlock) for k in range(3))
+    trainable = dc.correct(corrected, ranking, dc.DeepCorrectSettings(layers=3, unit=unit, unit_kernels=(3,)))
+    assert all(isinstance(corrected.net.layers[k].conv, dc.CorrectedConv) and isinstance(corrected.net.layers[k].bn, nn.Identity) for k in range(3))
     x = torch.rand(4, 3, 32, 32)
     base.eval(), corrected.eval()
     with torch.no_grad():
@@ -137,12 +141,12 @@ def trained(tmp_path_factory):
     params = {
         "models": {"base": {"method": "baseline", "start": str(root / "clean"), "arch": "deepcorrect_net", "width": 0.25},
                    "dc": {"method": "deepcorrect", "start": str(root / "rank" / "ranking.json"), "base": "base", "distortion": "dc_blur"}},
-        "methods": {"deepcorrect": {"ranking": {"base": "base", "per_class": 2, "layers": 2}, "layers": 2, "train": {"lr": 0.1}}},
+        "methods": {"deepcorrect": {"ranking": {"bases": ["base"], "per_class": 2, "layers": 2}, "layers": 2, "train": {"lr": 0.1}}},
         "train": {"epochs": 1, "batch_size": 12, "workers": 0, "device": "cpu"},
         "corrupt": {"seed": 0, "suites": {"deepcorrect": ["dc_blur"]}},
     }
     train_from_params(params, "base", root / "clean", root / "models", root / "logs")
-    info = dc.activations_from_params(params, root / "clean", root / "models", root / "cache")
+    info = dc.activations_from_params(params, "base", root / "clean", root / "models", root / "cache")
     dc.rank_from_params(params, "dc_blur", root / "clean", root / "cache", root / "rank")
     return root, params, info
 
@@ -168,7 +172,7 @@ def test_only_units_and_their_bn_train_and_frozen_weights_stay_frozen(trained, f
     train_from_params(params, "dc", root / "clean", root / f"models-{frozen_bn}", root / "logs")
     before = torch.load(root / "models" / "base" / "model.pt", weights_only=True)
     after = torch.load(root / f"models-{frozen_bn}" / "dc" / "model.pt", weights_only=True)
-    assert torch.equal(after["net.layers.0.conv.weight"], before["net.layers.0.conv.weight"])  # frozen conv of a corrected block
+    assert torch.equal(after["net.layers.0.conv.conv.weight"], before["net.layers.0.conv.weight"])  # frozen conv of a corrected layer
     untouched = [k for k in before if k.startswith("net.layers.") and not k.startswith(("net.layers.0.", "net.layers.1."))]
     weights = [k for k in untouched if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert weights and all(torch.equal(after[k], before[k]) for k in weights)
@@ -176,3 +180,124 @@ def test_only_units_and_their_bn_train_and_frozen_weights_stay_frozen(trained, f
     same_stats = all(torch.equal(after[k], before[k]) for k in stats)
     assert same_stats is (frozen_bn == "eval")  # "batch" = the original Keras behaviour: frozen BN keeps updating
     assert any(not torch.equal(after[k], torch.zeros_like(after[k])) for k in after if ".unit." in k and k.endswith("weight"))
+
+
+# -- networks without batch norm (seed 000's AlexNet setting) ------------------------------------
+SEED_FRACTIONS = (0.75, 0.75, 0.5, 0.5, 0.5)
+
+
+class CaffeAlexNetFeatures(nn.Module):
+    """The original (Caffe) AlexNet's conv widths, 96 / 256 / 384 / 384 / 256, without its
+    classifier: the network seed 000 corrected. Registered with ``@correctable`` here, the
+    way a user adds a family."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 96, 11, 4, 2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2), nn.LocalResponseNorm(5),
+            nn.Conv2d(96, 256, 5, padding=2, groups=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2), nn.LocalResponseNorm(5),
+            nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 384, 3, padding=1, groups=2), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, 3, padding=1, groups=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
+        )  # fmt: skip
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(256, 10)
+
+    def forward(self, x):
+        return self.classifier(self.avgpool(self.features(x)).flatten(1))
+
+
+def seed_ranking(model: Classifier) -> dict:
+    channels = [model.net.get_submodule(layer.conv).out_channels for layer in layout(model.net).layers]
+    return {"layers": {f"conv{k}": {"order": list(range(c))} for k, c in enumerate(channels, start=1)}}
+
+
+def test_cw_units_on_torchvision_alexnet_at_the_seed_fractions_count_as_documented():
+    model = create("alexnet", 1000, image_size=224)
+    trainable = dc.correct(model, seed_ranking(model), dc.DeepCorrectSettings(layers=5, fraction=SEED_FRACTIONS, unit="cw"))
+    # torchvision's AlexNet has 64 / 192 / 384 / 256 / 256 filters -> units on 48 / 144 / 192 / 128 / 128
+    assert sum(p.numel() for p in trainable) == 1_933_568
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 1_933_568  # no BN in AlexNet: nothing else trains
+
+
+def test_cw_units_on_the_caffe_alexnet_widths_reproduce_the_seeds_2_81_m():
+    correctable(CaffeAlexNetFeatures)(features_layout)
+    model = Classifier(CaffeAlexNetFeatures())
+    trainable = dc.correct(model, seed_ranking(model), dc.DeepCorrectSettings(layers=5, fraction=SEED_FRACTIONS, unit="cw"))
+    assert sum(p.numel() for p in trainable) == 2_816_848  # the reference's count, exactly
+
+
+def test_alexnet_small_is_corrected_pre_activation_and_starts_as_the_baseline():
+    torch.manual_seed(0)
+    base = create("alexnet_small", 12, width=0.25).eval()
+    corrected = create("alexnet_small", 12, width=0.25)
+    corrected.load_state_dict(base.state_dict())
+    ranking = {"layers": {f"conv{k}": {"order": torch.randperm(c).tolist()} for k, c in enumerate((16, 48, 96, 64, 64), start=1)}}
+    trainable = dc.correct(corrected, ranking, dc.DeepCorrectSettings(layers=5, fraction=SEED_FRACTIONS, unit="cw"))
+    corrected.eval()
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(corrected(x), base(x))
+    first = corrected.net.features[0]
+    assert isinstance(first, dc.CorrectedConv) and isinstance(corrected.net.features[1], nn.ReLU)  # the layer's own ReLU follows
+    assert len(first.fix) == 12 and first.unit[3].kernel_size == (5, 5) and corrected.net.features[3].unit[3].kernel_size == (3, 3)
+    assert {id(p) for p in trainable} == {id(p) for p in corrected.parameters() if p.requires_grad}
+    assert not any(p.requires_grad for p in corrected.net.classifier.parameters())
+    with pytest.raises(ParamError, match="already carries correction units"):
+        layout(corrected.net)  # a corrected network is not ranked or corrected again
+    # a unit acts on the pre-activation: a negative input made positive by the unit passes the ReLU
+    with torch.no_grad():
+        first.unit[-1].bias.fill_(10.0)
+        out = corrected.net.features[:2](torch.zeros(1, 3, 8, 8))
+    keep = [c for c in range(16) if c not in set(first.fix.tolist())]
+    assert (out[0, first.fix] > 0).all() and torch.equal(out[0, keep], torch.relu(first.conv(torch.zeros(1, 3, 8, 8)))[0, keep])
+
+
+@pytest.mark.parametrize("arch, expected", [("deepcorrect_net", 9), ("alexnet_small", 5), ("alexnet", 5), ("vgg16_bn", 13)])
+def test_adapters_name_every_conv_layer_and_rebuild_the_forward_pass(arch, expected):
+    torch.manual_seed(0)
+    size = 64 if arch == "alexnet" else 32
+    model = create(arch, 10, image_size=size, **({"width": 0.25} if arch in ("deepcorrect_net", "alexnet_small") else {}))
+    plan = layout(model.net)
+    assert len(plan.layers) == expected
+    assert all(isinstance(model.net.get_submodule(layer.conv), nn.Conv2d) for layer in plan.layers)
+    assert (plan.layers[0].norm is None) is (arch in ("alexnet_small", "alexnet"))
+    assert check_layout(model.net, torch.rand(2, 3, size, size))
+
+
+def test_a_network_without_an_adapter_is_one_clear_error():
+    with pytest.raises(ParamError, match="no adapter for ResNet.*@correctable"):
+        layout(create("resnet18", 10).net)
+
+
+def test_ranking_runs_through_the_adapter_on_alexnet_small():
+    torch.manual_seed(0)
+    model = create("alexnet_small", 4, width=0.25).eval()
+    images = torch.rand(6, 3, 32, 32)
+    outs = dc.layer_outputs(model, images, 5, batch_size=4)
+    assert [o.shape[1] for o in outs] == [16, 48, 96, 64, 64] and all((o >= 0).all() for o in outs)  # post-ReLU
+    logits = dc.run_steps(model.net, layout(model.net).after(2), outs[1])
+    with torch.no_grad():
+        assert torch.allclose(logits, model(images), atol=1e-6)
+
+
+def test_ranked_layers_per_base_and_their_errors():
+    settings = dc.RankingSettings.from_dict({"bases": ["a", "b"], "layers": {"a": 3, "b": "all"}})
+    assert settings.layers_of("a", 9) == 3 and settings.layers_of("b", 5) == 5
+    assert dc.RankingSettings.from_dict({"bases": ["a"], "per_class": {"a": 5}}).per_class_of("a") == 5 and settings.per_class_of("b") == 10
+    with pytest.raises(ParamError, match="ranking.per_class.*exactly the bases"):
+        dc.RankingSettings.from_dict({"bases": ["a", "b"], "per_class": {"a": 5}})
+    runs = {"a-x": {"base": "a", "distortion": "x"}}
+    assert dc.RankingSettings.from_dict({"bases": ["a"], "runs": runs}).runs == runs
+    with pytest.raises(ParamError, match="ranking.runs"):
+        dc.RankingSettings.from_dict({"bases": ["a"], "runs": {"c-x": {"base": "c", "distortion": "x"}}})  # c is not ranked
+    with pytest.raises(ParamError, match="ranking.bases.*b has none"):
+        dc.RankingSettings.from_dict({"bases": ["a", "b"], "runs": runs})
+    with pytest.raises(ParamError, match="asks for 3 conv layers of a"):
+        settings.layers_of("a", 2)
+    with pytest.raises(ParamError, match="ranking.layers"):
+        dc.RankingSettings.from_dict({"bases": ["a"], "layers": {"a": 0}})
+    with pytest.raises(ParamError, match="methods.deepcorrect.fraction"):
+        dc.DeepCorrectSettings.from_dict({"layers": 3, "fraction": [0.5, 0.5]})
+    with pytest.raises(ParamError, match="unit_kernels"):
+        dc.DeepCorrectSettings.from_dict({"unit_kernels": [4]})
