@@ -19,7 +19,7 @@ import yaml
 
 from robust.errors import ParamError
 
-SOURCES = ("builtin", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "cure-tsr")
+SOURCES = ("builtin", "cifar10", "cifar100", "tinyimagenet", "imagefolder", "cure-tsr", "caltech101", "caltech256", "sun397")
 
 
 def load_section(path: str | Path, section: str) -> dict[str, Any]:
@@ -109,8 +109,17 @@ class DataParams(Section):
     format: str = "png"
     jpg_quality: int = 85
     on_bad_image: str = "error"
+    train_per_class: int = 30  # caltech101 / caltech256 (no official split): training images per class, the rest is test
+    exclude_classes: tuple[str, ...] = ()  # caltech101 / caltech256 / sun397: class folders left out (e.g. BACKGROUND_Google, 257.clutter)
+    partition: int = 1  # sun397: the official Training_0N / Testing_0N lists (1-10)
 
     section: ClassVar[str] = "data"
+
+    @classmethod
+    def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(values.get("exclude_classes"), list):
+            values["exclude_classes"] = tuple(values["exclude_classes"])
+        return values
 
     def validate(self, section: str = "data") -> None:
         require(self.source in SOURCES, "data.source", self.source, " | ".join(SOURCES))
@@ -147,3 +156,7 @@ class DataParams(Section):
         require(self.format in ("png", "jpg"), "data.format", self.format, "png | jpg")
         require(is_int(self.jpg_quality) and 1 <= self.jpg_quality <= 100, "data.jpg_quality", self.jpg_quality, "an integer from 1 to 100")
         require(self.on_bad_image in ("error", "skip"), "data.on_bad_image", self.on_bad_image, "error | skip")
+        require(is_int(self.train_per_class) and self.train_per_class >= 1, "data.train_per_class", self.train_per_class, "an integer >= 1")
+        require(isinstance(self.exclude_classes, tuple) and all(isinstance(c, str) for c in self.exclude_classes),
+                "data.exclude_classes", self.exclude_classes, "a list of class folder names")
+        require(is_int(self.partition) and 1 <= self.partition <= 10, "data.partition", self.partition, "an integer from 1 to 10 (SUN397's ten partitions)")

@@ -268,3 +268,49 @@ def write_iqa_csv(root: Path, **kwargs) -> Path:
         rows.append(f"images/ref{r}.png,images/d{k}.png,{mos},{kind}")
     (root / "scores.csv").write_text("\n".join(rows) + "\n")
     return root / "scores.csv"
+
+
+def _jpegs(folder: Path, names: list[str], rng: np.random.Generator) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        h, w = int(rng.integers(40, 90)), int(rng.integers(40, 90))
+        Image.fromarray(_image(rng, h, w)).save(folder / name, format="JPEG", quality=90)
+
+
+def write_caltech(root: Path, variant: int = 101, counts: dict | None = None, seed: int = 0) -> dict:
+    """Caltech-101 (``101_ObjectCategories/<class>/image_NNNN.jpg``, BACKGROUND_Google included)
+    or Caltech-256 (``256_ObjectCategories/NNN.<name>/NNN_NNNN.jpg``, 257.clutter included), as
+    they extract; ``counts`` maps class folder -> number of JPEGs."""
+    rng = np.random.default_rng(seed)
+    if counts is None:
+        counts = ({"BACKGROUND_Google": 5, "Faces": 4, "accordion": 6, "airplanes": 5} if variant == 101
+                  else {"001.ak47": 5, "002.american-flag": 4, "003.backpack": 6, "257.clutter": 5})
+    folder = root / f"{variant}_ObjectCategories"
+    for name, n in counts.items():
+        prefix = name.split(".")[0]
+        files = [f"image_{i + 1:04d}.jpg" for i in range(n)] if variant == 101 else [f"{prefix}_{i + 1:04d}.jpg" for i in range(n)]
+        _jpegs(folder / name, files, rng)
+    return {"folder": folder, "counts": counts}
+
+
+def write_sun397(root: Path, classes: tuple[str, ...] = ("/a/abbey", "/a/apartment_building/outdoor", "/b/bakery/shop"),
+                 per_class: tuple[int, int] = (3, 2), partitions: int = 2, seed: int = 0) -> dict:
+    """SUN397: ``SUN397/<letter>/<class>/sun_<id>.jpg`` and ``Partitions/ClassName.txt`` +
+    ``Training_0N.txt`` / ``Testing_0N.txt`` (the official lists' line format)."""
+    rng = np.random.default_rng(seed)
+    n_train, n_test = per_class
+    lists: dict[str, list[str]] = {}
+    for part in range(1, partitions + 1):
+        lists[f"Training_{part:02d}.txt"], lists[f"Testing_{part:02d}.txt"] = [], []
+    for c in classes:
+        names = [f"sun_{c.strip('/').replace('/', '')[:6]}{i:04d}.jpg" for i in range(n_train + n_test + partitions)]
+        _jpegs(root / "SUN397" / c.strip("/"), names, rng)
+        for part in range(1, partitions + 1):
+            rolled = names[part - 1:] + names[: part - 1]  # each partition a different draw
+            lists[f"Training_{part:02d}.txt"] += [f"{c}/{n}" for n in rolled[:n_train]]
+            lists[f"Testing_{part:02d}.txt"] += [f"{c}/{n}" for n in rolled[n_train:n_train + n_test]]
+    (root / "Partitions").mkdir(parents=True)
+    (root / "Partitions" / "ClassName.txt").write_text("".join(f"{c}\n" for c in classes))
+    for name, lines in lists.items():
+        (root / "Partitions" / name).write_text("".join(f"{line}\n" for line in lines))
+    return {"classes": classes, "lists": lists}

@@ -5,7 +5,7 @@ import tarfile
 
 import numpy as np
 import pytest
-from formats import truncate, write_cifar, write_cure_tsr, write_image_folder, write_tiny_imagenet
+from formats import truncate, write_caltech, write_cifar, write_cure_tsr, write_image_folder, write_sun397, write_tiny_imagenet
 
 from robust.data.prepare import assign_splits, fit_image, prepare, stratified_order
 from robust.data.shards import decode_image, read_info, sha256_file
@@ -186,3 +186,56 @@ def test_missing_root_and_wrong_layout_are_clear_errors(tmp_path):
 def test_invalid_parameters_are_named(values, match):
     with pytest.raises(ParamError, match=match):
         DataParams.from_dict(values)
+
+
+@pytest.mark.parametrize("variant, excluded", [(101, "BACKGROUND_Google"), (256, "257.clutter")])
+def test_caltech_prepares_a_seeded_per_class_split_with_the_right_counts(tmp_path, variant, excluded):
+    made = write_caltech(tmp_path / "raw", variant)
+    p = params(source=f"caltech{variant}", root=str(tmp_path / "raw"), image_size=24, train_per_class=3, val_fraction=0.25)
+    infos = prepare(p, tmp_path / "out")
+    counts = made["counts"]
+    assert infos["train"]["classes"] == sorted(counts)  # the background / clutter class is a class unless excluded
+    assert infos["train"]["num_samples"] + infos["val"]["num_samples"] == 3 * len(counts)
+    assert infos["val"]["num_samples"] == 3  # round(0.25 * 12) held out of train, class-stratified
+    assert infos["test"]["num_samples"] == sum(counts.values()) - 3 * len(counts)
+    _, test = all_samples(tmp_path / "out" / "test")
+    per_class = np.bincount([int(s["cls"]) for s in test.values()], minlength=len(counts))
+    assert per_class.tolist() == [counts[c] - 3 for c in sorted(counts)]
+    again = prepare(p, tmp_path / "again")
+    assert [s["sha256"] for s in again["train"]["shards"]] == [s["sha256"] for s in infos["train"]["shards"]]
+    kept = prepare(params(source=f"caltech{variant}", root=str(made["folder"]), image_size=24, train_per_class=3, exclude_classes=[excluded]), tmp_path / "kept")
+    assert excluded not in kept["train"]["classes"] and kept["train"]["num_classes"] == len(counts) - 1
+    # each class is drawn with its own seed: leaving one class out changes no other class's split
+    def training_keys(out):
+        return {k for split in ("train", "val") for k in all_samples(out / split)[1]}
+    assert training_keys(tmp_path / "kept") == {k for k in training_keys(tmp_path / "out") if not k.startswith(excluded.replace(".", "_"))}
+
+
+def test_caltech_layout_errors_are_clear(tmp_path):
+    write_caltech(tmp_path / "raw", 101)
+    with pytest.raises(DataError, match="Faces has 4 images.*train_per_class"):
+        prepare(params(source="caltech101", root=str(tmp_path / "raw"), train_per_class=4), tmp_path / "out")
+    with pytest.raises(DataError, match="exclude_classes names clutter"):
+        prepare(params(source="caltech101", root=str(tmp_path / "raw"), train_per_class=2, exclude_classes=["clutter"]), tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no class folder"):
+        prepare(params(source="caltech256", root=str(tmp_path / "empty")), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_sun397_follows_the_official_partition_lists(tmp_path):
+    made = write_sun397(tmp_path / "raw")
+    infos = prepare(params(source="sun397", root=str(tmp_path / "raw"), image_size=24, partition=2, val_fraction=0.34), tmp_path / "out")
+    assert infos["train"]["classes"] == ["abbey", "apartment_building/outdoor", "bakery/shop"]
+    assert infos["train"]["num_samples"] + infos["val"]["num_samples"] == 9 and infos["val"]["num_samples"] == 3 and infos["test"]["num_samples"] == 6
+    _, test = all_samples(tmp_path / "out" / "test")
+    files = sorted(json.loads(s["json"])["file"] for s in test.values())
+    assert files == sorted(line.lstrip("/") for line in made["lists"]["Testing_02.txt"])
+    with pytest.raises(DataError, match="Training_03.txt not found"):
+        prepare(params(source="sun397", root=str(tmp_path / "raw"), partition=3), tmp_path / "bad")
+    (tmp_path / "raw" / "Partitions" / "Training_01.txt").write_text("abbey.jpg\n")
+    with pytest.raises(DataError, match="is not a SUN397 partition list"):
+        prepare(params(source="sun397", root=str(tmp_path / "raw"), partition=1), tmp_path / "bad")
+    with pytest.raises(DataError, match="neither SUN397/ nor Partitions/"):
+        prepare(params(source="sun397", root=str(tmp_path)), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 from robust.data.sources.base import NATIVE_SPLITS, Record, Source
 from robust.data.sources.builtin import BuiltinSource
+from robust.data.sources.caltech import CaltechSource
 from robust.data.sources.cifar import CifarSource
 from robust.data.sources.curetsr import CureTsrSource
 from robust.data.sources.imagefolder import ImageFolderSource
+from robust.data.sources.sun397 import Sun397Source
 from robust.data.sources.tinyimagenet import TinyImageNetSource
 from robust.errors import ParamError
 from robust.params import DataParams
@@ -23,6 +25,9 @@ SOURCES: dict[str, Callable[[DataParams], Source]] = {
     "tinyimagenet": lambda p: TinyImageNetSource(p.root),  # type: ignore[arg-type]
     "imagefolder": lambda p: ImageFolderSource(p.root),  # type: ignore[arg-type]
     "cure-tsr": lambda p: CureTsrSource(p.root),  # type: ignore[arg-type]
+    "caltech101": lambda p: CaltechSource(p.root, 101, p.train_per_class, p.exclude_classes, p.seed),  # type: ignore[arg-type]
+    "caltech256": lambda p: CaltechSource(p.root, 256, p.train_per_class, p.exclude_classes, p.seed),  # type: ignore[arg-type]
+    "sun397": lambda p: Sun397Source(p.root, p.partition, p.exclude_classes),  # type: ignore[arg-type]
 }
 
 
