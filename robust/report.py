@@ -173,12 +173,15 @@ def deepcorrect_table(summary: dict[str, Any], models: dict[str, Any]) -> list[s
     for name, spec in _of_method(models, "deepcorrect").items():
         dist = spec.get("distortion", "dc_blur")
         tuned = comparison_finetune(models, spec, summary.get("control"))
-        trio = [("baseline", spec.get("base")), ("clean epochs (control)", summary.get("control")), ("fine-tuning", tuned), ("DeepCorrect", name)]
+        control = summary.get("control")
+        same_base = control is not None and (models.get(control) or {}).get("base") == spec.get("base")
+        trio = [("baseline", spec.get("base")), ("clean epochs (control)", control if same_base else None), ("fine-tuning", tuned), ("DeepCorrect", name)]
         trio = [(label, model) for label, model in trio if model in rows]
         if not lines:
             lines += ["", "## DeepCorrect against fine-tuning (seed 000's table)", "",
                       "Top-1 as fractions; `blur avg` / `AWGN avg` average clean + the 6 levels, as the seed does. mCE is on the 15 ImageNet-C "
-                      "corruptions (normaliser = 100), which the seed never measured.", "",
+                      "corruptions (normaliser = 100), which the seed never measured. The control (clean epochs) is trained from one base; "
+                      "rows on another base show no control and no change against it.", "",
                       "| trained for | method | model | trainable params | clean | blur avg | AWGN avg | mCE | mCE change vs control |",
                       "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for label, model in trio:
@@ -186,11 +189,11 @@ def deepcorrect_table(summary: dict[str, Any], models: dict[str, Any]) -> list[s
             params = (row.get("parameters") or {}).get("trainable")
             lines.append(f"| {dist} | {label} | {model} | {params if params is not None else '-'} | {row['clean_top1']:.4f} | "
                          f"{_cell(row['deepcorrect'].get('dc_blur'), digits=4)} | {_cell(row['deepcorrect'].get('dc_awgn'), digits=4)} | {_with_interval(row, 'mce')} | "
-                         f"{_change(row, rows.get(summary.get('control') or ''), 'mce')} |")
+                         f"{_change(row, rows.get(control or ''), 'mce') if same_base else '-'} |")
     pairs = summary.get("pairs") or {}
     versus = [(key, value["mce"]) for key, value in pairs.items() if "mce" in value and value["mce"].get("interval")]
     if lines and versus:
-        lines += ["", "DeepCorrect minus fine-tuning, mCE (paired 95 % interval): " + "; ".join(_pair_cell(summary, key) for key, _ in versus) + "."]
+        lines += ["", "DeepCorrect minus fine-tuning, mCE (paired 95 % interval): " + "; ".join(_pair_cell(summary, key) for key, _ in versus).rstrip(".") + "."]
     return lines
 
 
@@ -462,6 +465,7 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
     specs = params.get("models") or {}
     methods = {name: (spec or {}).get("method", "baseline") for name, spec in specs.items()}
     suites = (params.get("corrupt") or {}).get("suites") or {}
+    ranked = ((((params.get("methods") or {}).get("deepcorrect") or {}).get("ranking") or {}).get("runs")) or {}
     names = [n for suite in suites.values() for n in suite or []]
     test = clean_dir / "test"
     index = showcase_index(test)
@@ -493,7 +497,8 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
         "leaderboard": lambda: figures.leaderboard(summary, methods),
         "severity": lambda: figures.severity_panels(evals),
         "ce_heatmap": lambda: figures.ce_heatmap(summary),
-        "deepcorrect_curves": lambda: figures.deepcorrect_curves({d: deepcorrect_dir / d / "curves.csv" for d in suites.get("deepcorrect") or []}),
+        "deepcorrect_curves": lambda: figures.deepcorrect_curves({f"{r['base']} {r['distortion']}": deepcorrect_dir / r["base"] / r["distortion"] / "curves.csv"
+                                                                  for r in ranked.values()}),
         "distortions": grid,
         "ant_noise": noise,
     }

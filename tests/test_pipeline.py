@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from robust.data.shards import read_tar
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = ("deepcorrect_net", "alexnet_small", "clean-finetune", "finetune-dc_awgn", "deepcorrect-dc_awgn", "ant1x1")
+MODELS = ("deepcorrect_net", "alexnet_small", "clean-finetune", "finetune-dc_awgn", "deepcorrect-dc_awgn", "finetune-alexnet-dc_awgn",
+          "deepcorrect-alexnet-dc_awgn", "ant1x1")
 CLASSIFIERS = MODELS
 MODELS = (*MODELS, "vae")  # seed 001's VAE is trained and evaluated (its loss) like every model
 VAE = {"method": "vae", "start": "data/shards/clean", "arch": "vae"}
@@ -33,6 +35,8 @@ def tiny_params(suites: dict[str, list[str]]) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["corrupt"]["suites"] = {"imagenet_c": [], "imagenet_c_extra": [], "deepcorrect": [], "restoration": [], "cure_tsr": [], **suites}
     params["methods"]["deepcorrect"]["ranking"]["per_class"] = 1
+    params["methods"]["deepcorrect"]["ranking"]["runs"] = {f"{b}-{d}": {"base": b, "distortion": d} for b in ("deepcorrect_net", "alexnet_small")
+                                                           for d in suites.get("deepcorrect") or []}
     for method in ("finetune", "deepcorrect", "noise", "ant"):
         params["methods"][method]["train"]["epochs"] = 1
     params["methods"]["vae"]["train"]["epochs"] = 2
@@ -73,7 +77,12 @@ def repo(tmp_path_factory):
         "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1},
         "clean-finetune": {"method": "finetune", "start": base, "base": "deepcorrect_net", "fraction": 0.0},
         "finetune-dc_awgn": {"method": "finetune", "start": base, "base": "deepcorrect_net", "distortion": "dc_awgn"},
-        "deepcorrect-dc_awgn": {"method": "deepcorrect", "start": "metrics/deepcorrect/dc_awgn/ranking.json", "base": "deepcorrect_net", "distortion": "dc_awgn"},
+        "deepcorrect-dc_awgn": {"method": "deepcorrect", "start": "metrics/deepcorrect/deepcorrect_net/dc_awgn/ranking.json", "base": "deepcorrect_net",
+                                "distortion": "dc_awgn"},
+        # seed 000's AlexNet setting (no batch norm): ranked through its adapter, CW units on 5 conv layers, and its fine-tuning twin
+        "finetune-alexnet-dc_awgn": {"method": "finetune", "start": "data/models/alexnet_small/model.pt", "base": "alexnet_small", "distortion": "dc_awgn"},
+        "deepcorrect-alexnet-dc_awgn": {"method": "deepcorrect", "start": "metrics/deepcorrect/alexnet_small/dc_awgn/ranking.json", "base": "alexnet_small",
+                                        "distortion": "dc_awgn", "layers": 5, "fraction": [0.75, 0.75, 0.5, 0.5, 0.5], "unit": "cw"},
         "ant1x1": {"method": "ant", "start": base, "base": "deepcorrect_net", "generator": "1x1", "fresh_steps": 2},
         "vae": VAE,
     }
@@ -88,7 +97,8 @@ def commit(repo: Path, message: str) -> None:
 def test_one_corrupt_stage_per_distortion_writing_every_level(repo):
     stages = [line.split()[0] for line in dvc(repo, "stage", "list").splitlines() if line.strip()]
     expected = (["prepare", "corrupt-imagenet-c@contrast", "corrupt-deepcorrect@dc_awgn", "corrupt-restoration@ra_jpeg"]
-                + [f"train@{model}" for model in MODELS] + ["activations", "rank@dc_awgn"] + [f"evaluate@{model}" for model in MODELS]
+                + [f"train@{model}" for model in MODELS] + ["activations@deepcorrect_net", "activations@alexnet_small", "rank@deepcorrect_net-dc_awgn",
+                                                       "rank@alexnet_small-dc_awgn"] + [f"evaluate@{model}" for model in MODELS]
                 + ["gradients", "detect", "iqa-autoencoder", "iqa", "report", "plots-template"])
     assert stages == expected
     for level in range(1, 7):
@@ -111,6 +121,11 @@ def test_models_are_trained_evaluated_and_reported(repo):
     report = (repo / "metrics/report.md").read_text()
     assert "| Model | mCE | Contrast |" in report
     assert "| dc_awgn | DeepCorrect | deepcorrect-dc_awgn |" in report and "| dc_awgn | fine-tuning | finetune-dc_awgn |" in report
+    # the AlexNet rows: its own baseline and fine-tuning twin, no control of another base
+    assert "| dc_awgn | baseline | alexnet_small |" in report and "| dc_awgn | fine-tuning | finetune-alexnet-dc_awgn |" in report
+    alex_rows = [line for line in report.splitlines() if line.startswith("| dc_awgn |") and "alexnet" in line]
+    assert len(alex_rows) == 3 and all(line.rstrip().endswith("| - |") for line in alex_rows)
+    assert "deepcorrect-alexnet-dc_awgn - finetune-alexnet-dc_awgn" in summary["pairs"]
     assert "| ant1x1 | ant 1x1 |" in report  # seed 004's table
     # the control and the paired bootstrap intervals (from data/eval/<model>/correct.npz, a DVC output)
     assert summary["control"] == "clean-finetune" and "| clean-finetune | Vanilla + clean epochs (control) |" in report
@@ -121,7 +136,18 @@ def test_models_are_trained_evaluated_and_reported(repo):
     assert set(summary["models"]["ant1x1"]["vs_control"]) == {"clean_top1", "imagenet_c_top1", "mce", "relative_mce"}
     counts = {m: summary["models"][m]["parameters"]["trainable"] for m in ("deepcorrect_net", "finetune-dc_awgn", "deepcorrect-dc_awgn")}
     assert counts["deepcorrect-dc_awgn"] < counts["finetune-dc_awgn"] == counts["deepcorrect_net"]
-    assert (repo / "metrics/deepcorrect/dc_awgn/curves.csv").read_text().startswith("percent,conv1,conv2,conv3")
+    assert (repo / "metrics/deepcorrect/deepcorrect_net/dc_awgn/curves.csv").read_text().startswith("percent,conv1,conv2,conv3\n")
+    # AlexNet: every one of its 5 conv layers ranked (ranking.layers: all) and corrected
+    assert (repo / "metrics/deepcorrect/alexnet_small/dc_awgn/curves.csv").read_text().startswith("percent,conv1,conv2,conv3,conv4,conv5\n")
+    alex = json.loads((repo / "metrics/deepcorrect/alexnet_small/dc_awgn/ranking.json").read_text())
+    assert alex["base"] == "alexnet_small" and [len(alex["layers"][f"conv{k}"]["order"]) for k in range(1, 6)] == [8, 19, 38, 26, 26]
+    corrected = torch.load(repo / "data/models/deepcorrect-alexnet-dc_awgn/model.pt", weights_only=True)
+    base_weights = torch.load(repo / "data/models/alexnet_small/model.pt", weights_only=True)
+    assert torch.equal(corrected["net.features.0.conv.weight"], base_weights["net.features.0.weight"])  # frozen conv
+    assert torch.equal(corrected["net.classifier.1.weight"], base_weights["net.classifier.1.weight"])  # frozen head
+    assert corrected["net.features.0.fix"].numel() == 6 and corrected["net.features.6.fix"].numel() == 19  # 75 % of 8; conv3 (features.6): 50 % of 38
+    alex_counts = [summary["models"][m]["parameters"]["trainable"] for m in ("deepcorrect-alexnet-dc_awgn", "finetune-alexnet-dc_awgn")]
+    assert 0 < alex_counts[0] < alex_counts[1]
     severity = (repo / "metrics/plots/severity/contrast.csv").read_text().splitlines()
     assert severity[0] == "model,level,top1" and len(severity) == 1 + 6 * len(CLASSIFIERS)
     assert [row.split(",")[0] for row in severity[1::6]] == list(CLASSIFIERS)
@@ -159,7 +185,8 @@ def test_rerun_is_a_no_op_and_a_table_edit_reruns_only_its_stages(repo):
     # baseline rerun reproduces its weights bit for bit, so nothing after it reruns); evaluate@ follows
     assert {s for s in changed if s.startswith("corrupt")} == {"corrupt-deepcorrect@dc_awgn"}
     # (and the gradient features, which read every corrupted test set and the tables of the detectors' training distortion)
-    assert changed - {s for s in changed if s.startswith("corrupt")} <= {"activations", "gradients"} | {f"train@{m}" for m in MODELS}
+    assert changed - {s for s in changed if s.startswith("corrupt")} <= {"activations@deepcorrect_net", "activations@alexnet_small", "gradients"} | {
+        f"train@{m}" for m in MODELS}
 
 
 def test_report_figures_page_and_dvc_plots_show_offline(repo):
