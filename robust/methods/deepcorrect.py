@@ -10,7 +10,7 @@ Three steps, three stages, for each ranked network (``ranking.bases``) and each 
    output of each ranked layer for the clean images and every level of each DeepCorrect
    distortion (:func:`build_activation_cache`; fp16 by default). Only these are stored:
    ranking one layer needs that layer's clean and distorted maps, nothing else.
-2. ``rank@<base>-<distortion>``: correction priority per filter (:func:`rank_layer`): replace
+2. ``rank@<key>`` (one per ``ranking.runs`` entry, a base and a distortion): correction priority per filter (:func:`rank_layer`): replace
    channel j of the distorted activation by the clean one (:func:`swap_channels`), run
    the rest of the network, and compare top-1 errors with no replacement:
    ``tau_j = sum_i |e_ji - e_base_i| / e_base_i`` over the levels i. **Choice**: absolute
@@ -103,13 +103,13 @@ class RankingSettings(Section):
 
     def validate(self, section: str) -> None:
         require(is_int(self.batch_size) and self.batch_size >= 1, f"{section}.batch_size", self.batch_size, "an integer >= 1")
+        require(isinstance(self.bases, tuple) and all(isinstance(b, str) and b for b in self.bases), f"{section}.bases", self.bases, "a list of models: entries")
         for name in ("per_class", "layers"):
             value = getattr(self, name)
             require(not isinstance(value, dict) or set(value) == set(self.bases), f"{section}.{name}", value,
                     f"one value, or a mapping with exactly the bases as keys ({', '.join(self.bases)})")
         sizes = self.per_class.values() if isinstance(self.per_class, dict) else [self.per_class]
         require(all(is_int(n) and n >= 1 for n in sizes), f"{section}.per_class", self.per_class, "an integer >= 1, or a mapping of base -> one")
-        require(isinstance(self.bases, tuple) and all(isinstance(b, str) and b for b in self.bases), f"{section}.bases", self.bases, "a list of models: entries")
         require(isinstance(self.runs, dict) and all(isinstance(r, dict) and set(r) == {"base", "distortion"} and r["base"] in self.bases
                                                     and isinstance(r["distortion"], str) for r in self.runs.values()),
                 f"{section}.runs", self.runs, "a mapping of stage key -> {base: one of ranking.bases, distortion: a DeepCorrect distortion}")
@@ -351,10 +351,10 @@ def swap_channels(distorted: torch.Tensor, clean: torch.Tensor, masks: torch.Ten
 
 
 @torch.no_grad()
-def suffix_errors(model: Classifier, layer: int, activations: torch.Tensor, labels: torch.Tensor, variants: int) -> torch.Tensor:
-    """Top-1 error of each of ``variants`` stacked copies of the ranking set, run from the
-    activation of conv layer ``layer`` (1-based) to the class scores."""
-    logits = run_steps(model.net, layout(model.net).after(layer), activations)
+def suffix_errors(model: Classifier, steps: tuple[str | nn.Module, ...], activations: torch.Tensor, labels: torch.Tensor, variants: int) -> torch.Tensor:
+    """Top-1 error of each of ``variants`` stacked copies of the ranking set, run through
+    ``steps`` (what follows a conv layer's activation) to the class scores."""
+    logits = run_steps(model.net, steps, activations)
     wrong = logits.argmax(1).view(variants, -1) != labels.view(1, -1)
     return wrong.float().mean(1)
 
@@ -366,12 +366,13 @@ def variant_errors(model: Classifier, layer: int, clean: torch.Tensor, distorted
     ``batch_size`` images per forward pass, on the model's device."""
     model.eval()
     device = model.mean.device
+    steps = layout(model.net).after(layer)  # once: the same suffix serves every pass
     errors = torch.zeros(masks.shape[0], device=device)
     for i in range(0, len(labels), batch_size):
         c, d, y = (t[i:i + batch_size].to(device) for t in (clean, distorted, labels))
         for v in range(0, masks.shape[0], per_pass):
             chunk = masks[v:v + per_pass].to(device)
-            errors[v:v + len(chunk)] += suffix_errors(model, layer, swap_channels(d, c, chunk), y, len(chunk)) * len(y)
+            errors[v:v + len(chunk)] += suffix_errors(model, steps, swap_channels(d, c, chunk), y, len(chunk)) * len(y)
     return (errors / len(labels)).cpu()
 
 

@@ -291,6 +291,8 @@ def test_ranked_layers_per_base_and_their_errors():
     assert dc.RankingSettings.from_dict({"bases": ["a"], "runs": runs}).runs == runs
     with pytest.raises(ParamError, match="ranking.runs"):
         dc.RankingSettings.from_dict({"bases": ["a"], "runs": {"c-x": {"base": "c", "distortion": "x"}}})  # c is not ranked
+    with pytest.raises(ParamError, match="Invalid methods.deepcorrect.ranking.bases"):  # a string, not a list: named before the mappings keyed by it
+        dc.RankingSettings.from_dict({"bases": "a", "per_class": {"a": 5}})
     with pytest.raises(ParamError, match="ranking.bases.*b has none"):
         dc.RankingSettings.from_dict({"bases": ["a", "b"], "runs": runs})
     with pytest.raises(ParamError, match="asks for 3 conv layers of a"):
