@@ -91,6 +91,7 @@ class TrainParams(Section):
     weight_decay: float = 5e-4
     schedule: str = "cosine"
     step_size: int = 30
+    milestones: tuple[int, ...] = ()  # schedule multistep: lr x gamma after each of these epochs (3: from the 4th epoch on)
     gamma: float = 0.1
     augment: str = "flip-crop"
     label_smoothing: float = 0.0
@@ -102,6 +103,12 @@ class TrainParams(Section):
     lbfgs_iterations: int = 20  # optimizer lbfgs: L-BFGS iterations per batch (strong-Wolfe line search)
 
     section: ClassVar[str] = "train"
+
+    @classmethod
+    def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(values.get("milestones"), list):
+            values["milestones"] = tuple(values["milestones"])
+        return values
 
     def validate(self, section: str = "train") -> None:
         def positive_int(name: str, minimum: int = 1) -> None:
@@ -117,7 +124,12 @@ class TrainParams(Section):
         require(self.optimizer in ("sgd", "adam", "lbfgs"), f"{section}.optimizer", self.optimizer, "sgd | adam | lbfgs")
         require(self.optimizer != "lbfgs" or self.weight_decay == 0, f"{section}.weight_decay", self.weight_decay,
                 "0 with optimizer lbfgs (put any weight decay in the loss, as the sparse autoencoder does)")
-        require(self.schedule in ("cosine", "step", "constant"), f"{section}.schedule", self.schedule, "cosine | step | constant")
+        require(self.schedule in ("cosine", "step", "multistep", "constant"), f"{section}.schedule", self.schedule, "cosine | step | multistep | constant")
+        require(isinstance(self.milestones, tuple) and all(is_int(m) and 1 <= m < self.epochs for m in self.milestones)
+                and list(self.milestones) == sorted(set(self.milestones)), f"{section}.milestones", self.milestones,
+                f"increasing epochs from 1 to epochs - 1 ({self.epochs - 1}) after which lr is multiplied by gamma")
+        require((self.schedule == "multistep") == bool(self.milestones), f"{section}.milestones", self.milestones,
+                "at least one epoch with schedule multistep, and [] with any other schedule (it would be ignored)")
         require(self.augment in ("flip-crop", "flip", "none"), f"{section}.augment", self.augment, "flip-crop | flip | none")
         require(self.device == "auto" or self.device.startswith(("cpu", "cuda")), f"{section}.device", self.device, "auto | cpu | cuda | cuda:N")
         for name in ("lr", "momentum", "weight_decay", "gamma", "label_smoothing"):
@@ -196,8 +208,17 @@ def augment(images: torch.Tensor, mode: str, generator: torch.Generator) -> torc
     return images
 
 
-def build_optimizer(parameters: Iterable[nn.Parameter], p: TrainParams) -> torch.optim.Optimizer:
-    params = [q for q in parameters if q.requires_grad]
+def build_optimizer(parameters: Iterable[nn.Parameter] | Iterable[dict[str, Any]], p: TrainParams) -> torch.optim.Optimizer:
+    """``p``'s optimiser over the trainable ``parameters``: tensors, or torch parameter groups
+    (``{"params": [...], "lr": ...}``) where one part of a model takes its own learning rate."""
+    items = list(parameters)
+    if items and isinstance(items[0], dict):
+        params: list[Any] = [{**g, "params": [q for q in g["params"] if q.requires_grad]} for g in items]
+        params = [g for g in params if g["params"]]
+        if p.optimizer == "lbfgs" and len(params) > 1:
+            raise ValueError("L-BFGS takes one parameter group")
+    else:
+        params = [q for q in items if q.requires_grad]
     if not params:
         raise ValueError("nothing to train: no parameter requires grad")
     if p.optimizer == "adam":
@@ -215,6 +236,8 @@ def build_schedule(optimizer: torch.optim.Optimizer, p: TrainParams) -> torch.op
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=p.epochs)
     if p.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=p.step_size, gamma=p.gamma)
+    if p.schedule == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(p.milestones), gamma=p.gamma)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 

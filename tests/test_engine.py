@@ -13,6 +13,7 @@ from robust import engine
 from robust.data.prepare import prepare
 from robust.models import create
 from robust.engine import TrainParams
+from robust.errors import ParamError
 from robust.params import DataParams
 
 FAST = dict(batch_size=16, workers=0, lr=0.05, augment="flip-crop")
@@ -352,3 +353,25 @@ def test_keep_best_keeps_the_epoch_with_the_lowest_validation_value_also_across_
     saved = torch.load(tmp_path / "model.pt")
     assert all(torch.equal(saved[k], snapshots[1][k]) for k in saved) and all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
     assert not torch.equal(saved["weight"], snapshots[-1]["weight"])  # not the last epoch's
+
+
+def test_multistep_schedule_and_parameter_groups():
+    """The seed-002 schedule (x0.1 after epochs 3 and 4) and an optimiser whose groups keep their own lr."""
+    p = TrainParams.from_dict({"optimizer": "adam", "lr": 1e-4, "schedule": "multistep", "milestones": [3, 4], "epochs": 6})
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    b.bias.requires_grad_(False)
+    optimizer = engine.build_optimizer([{"params": list(a.parameters())}, {"params": list(b.parameters()), "lr": 1e-2}], p)
+    assert [len(g["params"]) for g in optimizer.param_groups] == [2, 1]  # the frozen bias left out
+    schedule = engine.build_schedule(optimizer, p)
+    lrs = []
+    for _ in range(6):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert lrs == pytest.approx([1e-4, 1e-4, 1e-4, 1e-5, 1e-6, 1e-6])
+    assert optimizer.param_groups[1]["lr"] == pytest.approx(1e-4)  # 1e-2 decayed twice
+    for bad in ({"schedule": "multistep"}, {"schedule": "multistep", "milestones": [4, 3]}, {"milestones": [0]},
+                {"schedule": "multistep", "milestones": [10], "epochs": 10},  # would never fire
+                {"schedule": "cosine", "milestones": [3]}):  # would be ignored
+        with pytest.raises(ParamError, match="milestones"):
+            TrainParams.from_dict(bad)
