@@ -54,3 +54,34 @@ def test_missing_weights_never_download(tmp_path, monkeypatch):
         create("resnet18", 10, pretrained="torchvision")
     with pytest.raises(ParamError, match="Unknown model"):
         create("resnet19", 10)
+
+
+def test_cpu_sized_resnet_and_densenet_keep_their_family_and_full_size_is_torchvisions():
+    from torchvision import models as tv
+
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    # width 1 / the default options: torchvision's own networks, parameter for parameter
+    assert count(create("resnet18", 1000, image_size=224).net) == count(tv.resnet18()) == 11_689_512
+    assert count(create("resnet50", 1000, image_size=224).net) == count(tv.resnet50())
+    assert count(create("densenet121", 1000, image_size=224).net) == count(tv.densenet121())
+    small = create("resnet18", 10, image_size=32, width=0.125).net
+    assert [small.layer1[0].conv1.out_channels, small.layer2[0].conv1.out_channels, small.layer3[0].conv1.out_channels,
+            small.layer4[0].conv1.out_channels] == [8, 16, 32, 64] and [len(small.layer1), len(small.layer4)] == [2, 2]
+    assert count(small) == 176_402 and small.conv1.kernel_size == (3, 3)
+    dense = create("densenet121", 10, image_size=32, growth_rate=8, block_config=[1, 2, 2, 2], init_features=16).net
+    assert count(dense) == 22_864
+    for net in (small, dense):
+        assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ParamError, match="width"):
+        create("resnet18", 10, width=0)
+    with pytest.raises(ParamError, match="block_config"):
+        create("densenet121", 10, block_config=[2, 0])
+
+
+def test_residual_processor_and_transformer_start_as_their_no_processing_baseline():
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(create("srresnet", 2, scale=1, width=4, blocks=1, residual=True)(x), x)  # identity
+    up = create("srresnet", 2, scale=2, width=4, blocks=1, residual=True)(x)
+    assert torch.allclose(up, torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False).clamp(0, 1))
+    assert not torch.equal(create("srresnet", 2, scale=1, width=4, blocks=1)(x), x)  # the seed's P starts elsewhere
+    assert torch.equal(create("resnet_generator", 2, width=4, blocks=1, residual=True)(x), x)  # T too starts as the identity

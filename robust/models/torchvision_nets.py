@@ -4,7 +4,8 @@ Adaptation for ``image_size <= 64`` (the CIFAR-style changes that keep enough re
 for 32 / 64 px images):
 
 * ResNet, DenseNet: the 7x7 stride-2 stem becomes a 3x3 stride-1 conv and the stem max-pool
-  is removed;
+  is removed; ResNet's ``width`` and DenseNet's ``growth_rate`` / ``block_config`` /
+  ``init_features`` make CPU-sized members of the same family;
 * EfficientNet, SqueezeNet: the first conv's stride 2 becomes 1;
 * VGG: the 7x7 adaptive pool becomes 1x1 and the first classifier layer takes 512 inputs;
 * AlexNet (torchvision's, >= 64 px only): unchanged; ``alexnet_small`` is the small-input
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from torch import nn
 from torchvision import models as tv
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from robust.errors import ParamError
 from robust.models.registry import register
@@ -32,32 +34,63 @@ def _restride(conv: nn.Conv2d) -> None:
     conv.stride = (1, 1)
 
 
-def _resnet(builder, num_classes: int, image_size: int) -> nn.Module:
-    net = builder(num_classes=num_classes)
+class ScaledResNet(tv.ResNet):
+    """torchvision's ResNet with every stage's channels times ``width`` (64-128-256-512 at 1,
+    16-32-64-128 at 0.25): the same blocks, strides and depth, fewer channels. At ``width=1``
+    it has torchvision's layer shapes and parameter count (its random initial draws differ)."""
+
+    def __init__(self, block: type[nn.Module], layers: list[int], num_classes: int, width: float = 1.0) -> None:
+        if not (isinstance(width, (int, float)) and not isinstance(width, bool) and 0 < width <= 4):
+            raise ParamError(f"resnet width is {width!r}.", "use a number in (0, 4] (1 = torchvision's ResNet; 0.25 for the CPU default).")
+        self.width = float(width)
+        super().__init__(block, layers, num_classes=num_classes)
+        stem = self.channels(64)
+        self.conv1 = nn.Conv2d(3, stem, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        self.fc = nn.Linear(self.channels(512) * block.expansion, num_classes)
+        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+
+    def channels(self, planes: int) -> int:
+        return max(4, round(planes * self.width))
+
+    def _make_layer(self, block, planes, blocks, stride=1, dilate=False):  # noqa: ANN001, ANN202 -- torchvision's signature
+        if planes == 64:  # the first stage: its input is the (scaled) stem
+            self.inplanes = self.channels(64)
+        return super()._make_layer(block, self.channels(planes), blocks, stride, dilate)
+
+
+def _resnet(block: type[nn.Module], layers: list[int], num_classes: int, image_size: int, width: float) -> nn.Module:
+    net = ScaledResNet(block, layers, num_classes, width)
     if _small(image_size):
-        net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        net.conv1 = nn.Conv2d(3, net.channels(64), kernel_size=3, stride=1, padding=1, bias=False)
         net.maxpool = nn.Identity()
     return net
 
 
 @register("resnet18")
-def resnet18(num_classes: int, image_size: int = 32) -> nn.Module:
-    """ResNet-18 (He et al., 2016)."""
-    return _resnet(tv.resnet18, num_classes, image_size)
+def resnet18(num_classes: int, image_size: int = 32, width: float = 1.0) -> nn.Module:
+    """ResNet-18 (He et al., 2016); ``width`` scales its channels (seed 002's R is ResNet-18)."""
+    return _resnet(BasicBlock, [2, 2, 2, 2], num_classes, image_size, width)
 
 
 @register("resnet50")
-def resnet50(num_classes: int, image_size: int = 32) -> nn.Module:
-    """ResNet-50 (He et al., 2016), the backbone of seed 004."""
-    return _resnet(tv.resnet50, num_classes, image_size)
+def resnet50(num_classes: int, image_size: int = 32, width: float = 1.0) -> nn.Module:
+    """ResNet-50 (He et al., 2016), the backbone of seed 004; ``width`` scales its channels."""
+    return _resnet(Bottleneck, [3, 4, 6, 3], num_classes, image_size, width)
 
 
 @register("densenet121")
-def densenet121(num_classes: int, image_size: int = 32) -> nn.Module:
-    """DenseNet-121 (Huang et al., 2017)."""
-    net = tv.densenet121(num_classes=num_classes)
+def densenet121(num_classes: int, image_size: int = 32, growth_rate: int = 32, block_config: tuple[int, ...] = (6, 12, 24, 16),
+                init_features: int = 64) -> nn.Module:
+    """DenseNet-121 (Huang et al., 2017); torchvision's own ``growth_rate``, ``block_config`` and
+    ``num_init_features`` (here ``init_features``) size it down for a CPU, same dense blocks."""
+    if not (isinstance(growth_rate, int) and growth_rate >= 1 and isinstance(init_features, int) and init_features >= 1
+            and len(block_config) >= 1 and all(isinstance(b, int) and b >= 1 for b in block_config)):
+        raise ParamError(f"densenet121 growth_rate {growth_rate!r} / block_config {block_config!r} / init_features {init_features!r}.",
+                         "positive integers, e.g. growth_rate 32, block_config [6, 12, 24, 16], init_features 64 (DenseNet-121).")
+    net = tv.DenseNet(growth_rate=growth_rate, block_config=tuple(block_config), num_init_features=init_features, num_classes=num_classes)
     if _small(image_size):
-        net.features.conv0 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        net.features.conv0 = nn.Conv2d(3, init_features, kernel_size=3, stride=1, padding=1, bias=False)
         net.features.pool0 = nn.Identity()
     return net
 

@@ -266,7 +266,7 @@ def test_adapters_name_every_conv_layer_and_rebuild_the_forward_pass(arch, expec
 
 
 def test_a_network_without_an_adapter_is_one_clear_error():
-    with pytest.raises(ParamError, match="no adapter for ResNet.*@correctable"):
+    with pytest.raises(ParamError, match="no adapter for ScaledResNet.*@correctable"):
         layout(create("resnet18", 10).net)
 
 
