@@ -154,14 +154,20 @@ def _add_noise(image: np.ndarray, sigma255: float, rng: np.random.Generator) -> 
     return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
 
 
+def bicubic_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """PIL's bicubic resize of a uint8 HxWx3 image (antialiased when shrinking): seed 002's
+    super-resolution degradation and the bicubic-upsampling baseline."""
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
+
+
 def _bicubic_down_up(image: np.ndarray, factor: float) -> np.ndarray:
     height, width = image.shape[:2]
-    small = (max(1, round(width / factor)), max(1, round(height / factor)))
-    pil = Image.fromarray(image).resize(small, Image.Resampling.BICUBIC)
-    return np.asarray(pil.resize((width, height), Image.Resampling.BICUBIC))
+    small = bicubic_resize(image, max(1, round(width / factor)), max(1, round(height / factor)))
+    return bicubic_resize(small, width, height)
 
 
-def _jpeg(image: np.ndarray, quality: float) -> np.ndarray:
+def jpeg_roundtrip(image: np.ndarray, quality: float) -> np.ndarray:
+    """A uint8 HxWx3 image encoded as JPEG at ``quality`` with PIL and decoded back (seed 002's deblocking input)."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=int(quality))
     with Image.open(buffer) as decoded:
@@ -177,7 +183,7 @@ def _table_fn(name: str, table: tuple[float, ...]) -> Fn:
     if name == "ra_bicubic":
         return lambda image, level, rng: _bicubic_down_up(image, table[level - 1])
     if name == "ra_jpeg":
-        return lambda image, level, rng: _jpeg(image, table[level - 1])
+        return lambda image, level, rng: jpeg_roundtrip(image, table[level - 1])
     raise KeyError(name)
 
 

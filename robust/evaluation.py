@@ -46,7 +46,7 @@ from tqdm import tqdm
 from robust.data.shards import built_levels, read_info, write_json  # noqa: F401 -- built_levels: used here and re-exported
 from robust.distortions import IMAGENET_C, built_test_sets, configured_names
 from robust.engine import evaluate, inference_model, init_distributed, pick_device
-from robust.methods import is_classifier, load_model
+from robust.methods import benchmark_distortions, is_classifier, load_model
 from robust.metrics import ALEXNET_IMAGENET_C, mce_report
 from robust.errors import ParamError
 from robust.params import Section, is_int, require
@@ -235,15 +235,16 @@ def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, c
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     model, counts = load_model(params, name, clean, Path(models_dir) / name / "model.pt")
     device = pick_device(settings.device)
-    names = configured_names(params)
-    if not is_classifier(params, name):  # the gradient VAE: its own loss per test set (robust.methods.vae)
+    names = benchmark_distortions(params, name, configured_names(params))
+    if not is_classifier(params, name):  # the gradient VAE's loss, an RA processor's own task (robust.methods.vae / .ra)
         from robust.methods import METHODS
 
         jobs = built_test_sets(params, Path(corrupt_root))
-        scored, per_image = METHODS[params["models"][name]["method"]].evaluate(model, Path(clean), Path(corrupt_root), jobs, settings.batch_size, device)
+        module = METHODS[params["models"][name]["method"]]
+        scored, per_image = module.evaluate(model, Path(clean), Path(corrupt_root), jobs, settings.batch_size, device)
         result = {"model": name, "parameters": counts, **scored}
         if correct_dir is not None:
-            save_arrays(Path(correct_dir) / name / "losses.npz", per_image)
+            save_arrays(Path(correct_dir) / name / getattr(module, "PER_IMAGE", "losses.npz"), per_image)
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         write_json(Path(out_dir) / f"{name}.json", result)
         return result

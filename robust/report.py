@@ -191,7 +191,9 @@ def deepcorrect_table(summary: dict[str, Any], models: dict[str, Any]) -> list[s
                          f"{_cell(row['deepcorrect'].get('dc_blur'), digits=4)} | {_cell(row['deepcorrect'].get('dc_awgn'), digits=4)} | {_with_interval(row, 'mce')} | "
                          f"{_change(row, rows.get(control or ''), 'mce') if same_base else '-'} |")
     pairs = summary.get("pairs") or {}
-    versus = [(key, value["mce"]) for key, value in pairs.items() if "mce" in value and value["mce"].get("interval")]
+    corrected = set(_of_method(models, "deepcorrect"))  # the pairs also hold P -> R against R (the RA table's)
+    versus = [(key, value["mce"]) for key, value in pairs.items()
+              if key.split(" - ")[0] in corrected and "mce" in value and value["mce"].get("interval")]
     if lines and versus:
         lines += ["", "DeepCorrect minus fine-tuning, mCE (paired 95 % interval): " + "; ".join(_pair_cell(summary, key) for key, _ in versus).rstrip(".") + "."]
     return lines
@@ -206,9 +208,43 @@ def comparison_finetune(models: dict[str, Any], spec: dict[str, Any], control: s
 
 
 def comparison_pairs(models: dict[str, Any], control: str | None) -> tuple[tuple[str, str], ...]:
-    """(DeepCorrect entry, its fine-tuning comparison) for every DeepCorrect entry."""
-    pairs = ((name, comparison_finetune(models, spec, control)) for name, spec in _of_method(models, "deepcorrect").items())
+    """(DeepCorrect entry, its fine-tuning comparison) for every DeepCorrect entry, and
+    (``P -> R`` entry, its recogniser R alone) for every RA entry (those not scored on the
+    benchmark have no leaderboard row and drop out)."""
+    pairs = [(name, comparison_finetune(models, spec, control)) for name, spec in _of_method(models, "deepcorrect").items()]
+    pairs += [(name, spec.get("base")) for name, spec in _of_method(models, "ra").items()]
     return tuple((a, b) for a, b in pairs if b is not None)
+
+
+def ra_benchmark_table(summary: dict[str, Any], models: dict[str, Any]) -> list[str]:
+    """``P -> R`` on the whole corruption benchmark beside R alone: clean top-1, corrupted
+    top-1, mCE, and the paired ``P -> R`` minus R differences."""
+    rows = summary["models"]
+    pairs = [(name, spec["base"]) for name, spec in _of_method(models, "ra").items() if name in rows and spec.get("base") in rows]
+    if not pairs:
+        return []
+    lines = ["", "## Recognition-aware processors in front of R, on the corruption benchmark (seed 002, beyond the seed)", "",
+             "`P -> R` is scored like any classifier: P restores every test image (super-resolution: the image is first downsampled "
+             "as in training), R classifies. Differences from R alone are paired over the test images.", "",
+             "| model | clean top-1 | corrupted top-1 (15 x 5) | mCE | clean top-1 - R | mCE - R |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for base in dict.fromkeys(b for _, b in pairs):
+        lines.append(f"| {base} (R alone) | {_with_interval(rows[base], 'clean_top1', 100)} | {_with_interval(rows[base], 'imagenet_c_top1', 100)} | "
+                     f"{_with_interval(rows[base], 'mce')} | - | - |")
+    for name, base in pairs:
+        pair = summary["pairs"].get(f"{name} - {base}") or {}
+        row = rows[name]
+
+        def diff(key: str, scale: float) -> str:
+            entry = pair.get(key)
+            if not entry or row.get(key) is None or rows[base].get(key) is None:
+                return "-"
+            value = (row[key] - rows[base][key]) * scale
+            low, high = (entry["interval"] or [float("nan")] * 2)
+            return f"{value:+.1f} [{low * scale:+.1f}, {high * scale:+.1f}]" + ("" if entry["significant"] else " n.s.")
+
+        lines.append(f"| {name} | {_with_interval(row, 'clean_top1', 100)} | {_with_interval(row, 'imagenet_c_top1', 100)} | "
+                     f"{_with_interval(row, 'mce')} | {diff('clean_top1', 100)} | {diff('mce', 1)} |")
+    return lines
 
 
 def _pair_cell(summary: dict[str, Any], key: str) -> str:
@@ -348,12 +384,69 @@ def iqa_tables(iqa: dict[str, Any]) -> list[str]:
     return lines
 
 
+TASK_TITLES = {"sr": "Super-resolution", "denoise": "Denoising", "jpeg": "JPEG deblocking"}
+
+
+def _interval_cell(value: float, bounds: list[float] | None, scale: float = 100.0, digits: int = 1) -> str:
+    text = f"{value * scale:.{digits}f}"
+    return text + (f" [{bounds[0] * scale:.{digits}f}, {bounds[1] * scale:.{digits}f}]" if bounds else "")
+
+
+def _gain(entry: dict[str, Any], scale: float = 100.0, digits: int = 1) -> str:
+    bounds = entry.get("interval")
+    text = f"{entry['value'] * scale:+.{digits}f}" + (f" [{bounds[0] * scale:+.{digits}f}, {bounds[1] * scale:+.{digits}f}]" if bounds else "")
+    return text + ("" if entry.get("significant") else " n.s.")
+
+
+def ra_tables(ra: dict[str, Any]) -> list[str]:
+    """Seed 002's tables (the ``ra`` stage's summary): per task, top-1 of every recogniser on
+    each processor's output (R = the one the processors were trained with), PSNR / SSIM of
+    P's output, each mode's paired difference from ``plain``, and the transfer verdict."""
+    if not ra or not ra.get("tasks"):
+        return []
+    recognisers = ra["recognisers"]
+    own = sorted(set(ra.get("trained_with", {}).values()))
+    lines = ["", "## Recognition-aware processing (seed 002)", "",
+             f"Top-1 (%) of each recogniser on the processed clean test images ({ra['n']} images), with 95 % bootstrap intervals over "
+             f"the images; PSNR (dB) and SSIM of P's output against the clean image. The processors were trained with R = "
+             f"`{', '.join(own)}`; the other recognisers never saw P. `none`: no processing (bicubic upsampling for super-resolution, "
+             "the degraded input otherwise); `clean`: the undegraded images (the ceiling). `ra_transformer`: accuracy on R(T(P(x))), "
+             "quality on P(x).", ""]
+    for task, table in ra["tasks"].items():
+        spec = table["task"]
+        setting = {"sr": f"bicubic x{spec.get('scale')}", "denoise": f"sigma {spec.get('sigma')}", "jpeg": f"quality {spec.get('quality')}"}.get(spec.get("name"), "")
+        head = [f"{r} (R)" if r in own else r for r in recognisers]
+        lines += [f"### {TASK_TITLES.get(spec.get('name'), task)} ({setting})", "", "| P | " + " | ".join(head) + " | PSNR | SSIM |",
+                  "| --- | " + " | ".join("---:" for _ in head) + " | ---: | ---: |"]
+        for key, row in table["rows"].items():
+            label = row["mode"] if key in ("none", "clean") else f"{row['mode']} (`{key}`)"
+            quality = [f"{row['psnr']:.2f}" if "psnr" in row else "-", f"{row['ssim']:.3f}" if "ssim" in row else "-"]
+            lines.append(f"| {label} | " + " | ".join(_interval_cell(row["top1"][r], row["interval"].get(r)) for r in recognisers) + " | " + " | ".join(quality) + " |")
+        gains = [(key, row) for key, row in table["rows"].items() if "vs_plain" in row and key not in ("none", "clean")]
+        if gains:
+            lines += ["", "Difference from `plain` (paired over images; `n.s.`: the interval contains 0):", "",
+                      "| P | " + " | ".join(head) + " | PSNR | SSIM |", "| --- | " + " | ".join("---:" for _ in head) + " | ---: | ---: |"]
+            for key, row in gains:
+                diff = row["vs_plain"]
+                lines.append(f"| {row['mode']} | " + " | ".join(_gain(diff[r]) for r in recognisers) + f" | {_gain(diff['psnr'], 1.0, 2)} | "
+                             f"{_gain(diff['ssim'], 1.0, 3)} |")
+        for key, verdict in (table.get("transfer") or {}).items():
+            mode = table["rows"][key]["mode"]
+            mine = verdict.get("on_own_recogniser") or {}
+            lines.append("")
+            lines.append(f"`{mode}` against `plain`: on R {_gain(mine)} points" if mine else f"`{mode}` against `plain`:")
+            lines[-1] += f"; significantly better on {verdict['others_significantly_better']} of the {verdict['others']} other recognisers."
+        lines.append("")
+    return lines
+
+
 def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: dict[str, Any] | None = None, figures: list[str] | None = None,
-             gradients: dict[str, Any] | None = None, iqa: dict[str, Any] | None = None) -> str:
+             gradients: dict[str, Any] | None = None, iqa: dict[str, Any] | None = None, ra: dict[str, Any] | None = None) -> str:
     """``metrics/report.md``: the figures, the summary table, seed 003's CE table, the
     DeepCorrect and noise-training comparisons (from the ``models:`` entries' methods),
     seed 001's detection tables (``gradients``: the detect stage's summary) and IQA table
-    (``iqa``: the iqa stage's summary), the DeepCorrect averages."""
+    (``iqa``: the iqa stage's summary), seed 002's tables (``ra``: the ra stage's summary) and
+    its processors on the benchmark, the DeepCorrect averages."""
     specs = models or {}
     models = summary["models"]
     lines = ["# Results", ""]
@@ -380,7 +473,8 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: 
         for name, row in models.items():
             if "ce" in row:
                 lines.append(f"| {name} | {_ratio(row['mce'])} | " + " | ".join(_ratio(row["ce"].get(n)) for n in present) + " |")
-    lines += deepcorrect_table(summary, specs) + noise_table(summary, specs) + gradient_tables(gradients or {}) + iqa_tables(iqa or {})
+    lines += (deepcorrect_table(summary, specs) + noise_table(summary, specs) + gradient_tables(gradients or {}) + iqa_tables(iqa or {})
+              + ra_tables(ra or {}) + ra_benchmark_table(summary, specs))
     dc = {name: row["deepcorrect"] for name, row in models.items() if row.get("deepcorrect")}
     if dc:
         lines += ["", "## DeepCorrect distortions (top-1, mean of clean + 6 levels, as in seed 000)", "",
@@ -600,7 +694,7 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
                  corrupt_dir: str | Path = "data/shards/corrupt", models_dir: str | Path = "data/models",
                  deepcorrect_dir: str | Path = "metrics/deepcorrect", correct_dir: str | Path = "data/eval",
                  gradients_summary: str | Path | None = "metrics/gradients/summary.json",
-                 iqa_summary: str | Path | None = "metrics/iqa/summary.json") -> dict[str, Any]:
+                 iqa_summary: str | Path | None = "metrics/iqa/summary.json", ra_summary: str | Path | None = "metrics/ra/summary.json") -> dict[str, Any]:
     """The ``report`` stage: ``evals_dir/*.json`` -> ``out_dir/summary.json``, ``report.md``,
     ``report.html``, ``figures/*.png`` and ``plots/severity/<distortion>.csv`` (model, level,
     top1); models in the order of the ``models:`` section. Intervals come from the per-image
@@ -630,7 +724,8 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
         drawn = write_figures(folder, makers)
     gradients = json.loads(Path(gradients_summary).read_text()) if gradients_summary and Path(gradients_summary).is_file() else None
     iqa = json.loads(Path(iqa_summary).read_text()) if iqa_summary and Path(iqa_summary).is_file() else None
-    text = markdown(summary, evals, params.get("models") or {}, drawn, gradients, iqa)
+    ra = json.loads(Path(ra_summary).read_text()) if ra_summary and Path(ra_summary).is_file() else None
+    text = markdown(summary, evals, params.get("models") or {}, drawn, gradients, iqa, ra)
     (out_dir / "report.md").write_text(text)
     (out_dir / "report.html").write_text(html_page(text, out_dir / FIGURES))
     with atomic_dir(out_dir / "plots" / "severity") as folder:

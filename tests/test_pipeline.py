@@ -18,8 +18,9 @@ from robust.data.shards import read_tar
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("deepcorrect_net", "alexnet_small", "clean-finetune", "finetune-dc_awgn", "deepcorrect-dc_awgn", "finetune-alexnet-dc_awgn",
           "deepcorrect-alexnet-dc_awgn", "ant1x1")
-CLASSIFIERS = MODELS
-MODELS = (*MODELS, "vae")  # seed 001's VAE is trained and evaluated (its loss) like every model
+RA = ("ra-sr-plain", "ra-denoise-ra")  # seed 002: a processor before deepcorrect_net; the second also scored on the benchmark
+CLASSIFIERS = (*MODELS, "ra-denoise-ra")
+MODELS = (*MODELS, "vae", *RA)  # seed 001's VAE is trained and evaluated (its loss) like every model
 VAE = {"method": "vae", "start": "data/shards/clean", "arch": "vae"}
 
 
@@ -85,7 +86,11 @@ def repo(tmp_path_factory):
                                         "distortion": "dc_awgn", "layers": 5, "fraction": [0.75, 0.75, 0.5, 0.5, 0.5], "unit": "cw"},
         "ant1x1": {"method": "ant", "start": base, "base": "deepcorrect_net", "generator": "1x1", "fresh_steps": 2},
         "vae": VAE,
+        "ra-sr-plain": {"method": "ra", "start": base, "base": "deepcorrect_net", "task": "sr", "mode": "plain"},
+        "ra-denoise-ra": {"method": "ra", "start": base, "base": "deepcorrect_net", "task": "denoise", "mode": "ra", "benchmark": "imagenet_c"},
     }
+    params["restoration"]["recognisers"] = ["deepcorrect_net", "alexnet_small"]
+    params["restoration"]["bootstrap"] = 100
     return run_project(tmp_path_factory.mktemp("pipeline"), params)
 
 
@@ -99,7 +104,7 @@ def test_one_corrupt_stage_per_distortion_writing_every_level(repo):
     expected = (["prepare", "corrupt-imagenet-c@contrast", "corrupt-deepcorrect@dc_awgn", "corrupt-restoration@ra_jpeg"]
                 + [f"train@{model}" for model in MODELS] + ["activations@deepcorrect_net", "activations@alexnet_small", "rank@deepcorrect_net-dc_awgn",
                                                        "rank@alexnet_small-dc_awgn"] + [f"evaluate@{model}" for model in MODELS]
-                + ["gradients", "detect", "iqa-autoencoder", "iqa", "report", "plots-template"])
+                + ["gradients", "detect", "iqa-autoencoder", "iqa", "ra", "report", "plots-template"])
     assert stages == expected
     for level in range(1, 7):
         info = json.loads((repo / f"data/shards/corrupt/dc_awgn/{level}/test/info.json").read_text())
@@ -114,7 +119,8 @@ def test_models_are_trained_evaluated_and_reported(repo):
         assert (repo / f"metrics/train/{model}/plots/metrics/train/loss.tsv").is_file()
     for model in CLASSIFIERS:
         result = json.loads((repo / f"metrics/eval/{model}.json").read_text())
-        assert set(result["distortions"]) == {"contrast", "dc_awgn", "ra_jpeg"} and result["n"] == 12
+        expected = {"contrast"} if model.startswith("ra-") else {"contrast", "dc_awgn", "ra_jpeg"}  # P -> R: the mCE corruptions only
+        assert set(result["distortions"]) == expected and result["n"] == 12
     summary = json.loads((repo / "metrics/summary.json").read_text())
     assert summary["normaliser"] == "alexnet_small" and summary["models"]["alexnet_small"]["mce"] == 100.0
     assert set(summary["models"]["deepcorrect_net"]["ce"]) == {"contrast"}
@@ -168,7 +174,8 @@ def test_metrics_diff_shows_what_a_parameter_change_moved(repo):
     diff = json.loads(dvc(repo, "metrics", "diff", "--json"))
     # evaluations, the summary and DVCLive's last training values (each train@ stage's declared metrics)
     assert set(diff) <= {f"metrics/eval/{m}.json" for m in MODELS} | {f"metrics/train/{m}/metrics.json" for m in MODELS} | {"metrics/summary.json",
-                                                                                                                                     "metrics/gradients/summary.json"}
+                                                                                                                                     "metrics/gradients/summary.json",
+                                                                                                                                     "metrics/ra/summary.json"}
     moved = [(path, key, change) for path, entries in diff.items() for key, change in entries.items()]
     assert moved and all(change["old"] != change["new"] for _, _, change in moved)  # retrained with another lr
     subprocess.run(["git", "checkout", "-q", "params.yaml"], cwd=repo, check=True)
@@ -330,3 +337,26 @@ def test_cure_tsr_challenges_give_seed_001s_table(cure_repo):
     iqa = json.loads((cure_repo / "metrics/iqa/summary.json").read_text())  # released CURE-TSR sets keep their own keys: left out
     assert iqa["types"] == ["dc_awgn"] and len(iqa["skipped_unpaired_sets"]) == 20 and "cure_noise/5" in iqa["skipped_unpaired_sets"]
     assert "up to date" in dvc(cure_repo, "status")
+
+
+def test_recognition_aware_processors_tables_and_benchmark_rows(repo):
+    ra = json.loads((repo / "metrics/ra/summary.json").read_text())
+    assert list(ra["tasks"]) == ["sr", "denoise"] and ra["recognisers"] == ["deepcorrect_net", "alexnet_small"]
+    assert list(ra["tasks"]["denoise"]["rows"]) == ["none", "ra-denoise-ra", "clean"]
+    assert ra["tasks"]["sr"]["task"]["scale"] == 2 and set(ra["tasks"]["sr"]["rows"]["ra-sr-plain"]["top1"]) == {"deepcorrect_net", "alexnet_small"}
+    # a processor off the benchmark: P -> R on the clean split and its own task's distortion only, outside the leaderboard
+    own = json.loads((repo / "metrics/eval/ra-sr-plain.json").read_text())
+    assert own["kind"] == "ra" and list(own["top1"]) == ["clean"] and (repo / "data/eval/ra-sr-plain/correct.npz").is_file()
+    # P -> R on the benchmark: a leaderboard row, paired with R alone
+    summary = json.loads((repo / "metrics/summary.json").read_text())
+    assert "ra-denoise-ra" in summary["models"] and "ra-sr-plain" not in summary["models"]
+    assert "ra-denoise-ra - deepcorrect_net" in summary["pairs"]
+    report = (repo / "metrics/report.md").read_text()
+    assert "## Recognition-aware processing (seed 002)" in report and "### Denoising (sigma 0.1)" in report
+    assert "| deepcorrect_net (R alone) |" in report and "| ra-denoise-ra |" in report
+    versus = next(line for line in report.splitlines() if line.startswith("DeepCorrect minus fine-tuning"))
+    assert "ra-denoise-ra" not in versus  # P -> R against R belongs to the RA table, not seed 000's comparison
+    # R's weights inside the trained P -> R are R's own
+    state = torch.load(repo / "data/models/ra-denoise-ra/model.pt", weights_only=True)
+    base = torch.load(repo / "data/models/deepcorrect_net/model.pt", weights_only=True)
+    assert all(torch.equal(state[f"recogniser.{k}"], v) for k, v in base.items())

@@ -15,10 +15,14 @@ deepcorrect    correction units on the top-ranked filters of a frozen baseline (
 noise          Gaussian / Gauss_mult / speckle noise augmentation (seed 004)
 ant            adversarial noise training with a learned noise generator (seed 004)
 vae            the VAE of backpropagated-gradient features, clean data only (seed 001)
+ra             recognition-aware processing: a processor P before a frozen recogniser (seed 002)
 =============  ==========================================================================
 
 A method module whose ``CLASSIFIER`` is False (``vae``) trains a model that is not a
-classifier: its ``evaluate@`` stage calls the module's own ``evaluate`` instead of top-1.
+classifier: its ``evaluate@`` stage calls the module's own ``evaluate`` instead of top-1
+(and keeps its per-image values in ``data/eval/<name>/<PER_IMAGE>``). A module may decide per
+entry instead, with ``is_classifier(settings)`` (``ra``: only ``benchmark: true`` entries
+are leaderboard rows).
 """
 
 from __future__ import annotations
@@ -30,17 +34,45 @@ from typing import Any
 from robust import engine
 from robust.engine import TrainParams
 from robust.errors import ParamError
-from robust.methods import ant, baseline, deepcorrect, finetune, noise, vae
+from robust.methods import ant, baseline, deepcorrect, finetune, noise, ra, vae
 from robust.methods.common import ENTRY_KEYS, Context, Run, load_state, trainable
 from robust.models import Classifier
 
-METHODS: dict[str, ModuleType] = {"baseline": baseline, "finetune": finetune, "deepcorrect": deepcorrect, "noise": noise, "ant": ant, "vae": vae}
+METHODS: dict[str, ModuleType] = {"baseline": baseline, "finetune": finetune, "deepcorrect": deepcorrect, "noise": noise, "ant": ant, "vae": vae, "ra": ra}
+
+
+def method_of(params: dict[str, Any], name: str) -> tuple[ModuleType | None, dict[str, Any]]:
+    """The method module of ``models.<name>`` and its merged settings (``methods.<method>``
+    overridden by the entry), without validating them."""
+    spec = (params.get("models") or {}).get(name) or {}
+    method = spec.get("method", "baseline")
+    section = (params.get("methods") or {}).get(method) or {}
+    return METHODS.get(method), merge_settings(section, {k: v for k, v in spec.items() if k not in ENTRY_KEYS})
 
 
 def is_classifier(params: dict[str, Any], name: str) -> bool:
-    """Whether ``models.<name>`` is scored by top-1 (every method but ``vae``)."""
-    method = ((params.get("models") or {}).get(name) or {}).get("method", "baseline")
-    return getattr(METHODS.get(method), "CLASSIFIER", True)
+    """Whether ``models.<name>`` is scored by top-1 on the benchmark (every method but ``vae``,
+    and ``ra`` entries only with ``benchmark``)."""
+    module, settings = method_of(params, name)
+    decide = getattr(module, "is_classifier", None)
+    return bool(decide(settings)) if decide is not None else getattr(module, "CLASSIFIER", True)
+
+
+def benchmark_distortions(params: dict[str, Any], name: str, names: list[str]) -> list[str]:
+    """The distortions ``evaluate@<name>`` scores, of the configured ``names``: all, unless the
+    method narrows them (``ra``'s ``benchmark: imagenet_c``: the 15 that mCE averages)."""
+    module, settings = method_of(params, name)
+    narrow = getattr(module, "benchmark_distortions", None)
+    return narrow(settings, names) if narrow is not None else names
+
+
+def merge_settings(section: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """An entry's settings over its method's section, mappings merged key by key (an entry's
+    ``processor: {width: 16}`` keeps the section's other processor options)."""
+    merged = dict(section)
+    for key, value in overrides.items():
+        merged[key] = merge_settings(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
 
 
 def context(params: dict[str, Any], name: str, clean_dir: str | Path) -> tuple[Context, ModuleType]:
@@ -54,7 +86,7 @@ def context(params: dict[str, Any], name: str, clean_dir: str | Path) -> tuple[C
     method = METHODS[method_name]
     section = dict((params.get("methods") or {}).get(method_name) or {})
     overrides = {} if method_name == "baseline" else {k: v for k, v in spec.items() if k not in ENTRY_KEYS}
-    settings = {k: v for k, v in {**section, **overrides}.items() if k != "train"}
+    settings = {k: v for k, v in merge_settings(section, overrides).items() if k != "train"}
     train = TrainParams.from_dict({**(params.get("train") or {}), **(section.get("train") or {}), **(spec.get("train") or {})}, section=f"models.{name}.train")
     return Context(name, spec, settings, params, Path(clean_dir), train), method
 

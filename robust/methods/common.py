@@ -23,6 +23,7 @@ from robust.data.shards import read_info
 from robust.engine import LossFn, TrainHooks, TrainParams, Validate
 from robust.errors import ParamError, RobustError
 from robust.models import Classifier, create, load_weights
+from robust.restoration import from_pixels, to_pixels  # noqa: F401 -- re-exported for the methods
 
 #: keys of a models entry that are not method settings
 ENTRY_KEYS = ("method", "start", "base", "train")
@@ -55,16 +56,17 @@ class Run:
     """What a method hands to :func:`robust.engine.train`: the model, what trains, the step."""
 
     model: Classifier
-    parameters: list[nn.Parameter]
+    parameters: list[nn.Parameter] | list[dict[str, Any]]  # tensors, or torch parameter groups (own learning rates)
     loss_fn: LossFn | None = None
     hooks: TrainHooks | None = None
     validate: Validate | None = None  # the method's own validation (default: top-1 on the val split)
     keep_best: str | None = None  # keep the epoch with the lowest value of this history key (default: the last)
 
 
-def trainable(parameters: list[nn.Parameter]) -> int:
+def trainable(parameters: list[nn.Parameter] | list[dict[str, Any]]) -> int:
     """The number of trainable values (for the reports' parameter counts)."""
-    return sum(p.numel() for p in parameters if p.requires_grad)
+    tensors = [q for group in parameters for q in group["params"]] if parameters and isinstance(parameters[0], dict) else parameters
+    return sum(p.numel() for p in tensors if p.requires_grad)
 
 
 def base_spec(ctx: Context) -> tuple[str, dict[str, Any]]:
@@ -85,11 +87,19 @@ def build(spec: dict[str, Any], clean_dir: str | Path) -> Classifier:
     return create(spec["arch"], info["num_classes"], image_size=info["image_size"], pretrained=spec.get("pretrained"), **options)
 
 
-def load_state(model: Classifier, weights: str | Path) -> Classifier:
-    """Load trained weights into ``model``; every tensor of the network must fit."""
+def load_state(model: nn.Module, weights: str | Path) -> nn.Module:
+    """Load trained weights into ``model``; every tensor of the network must fit. A
+    :class:`~robust.models.Classifier` takes a bare network's weights too; any other module
+    (RA's processor + recogniser) takes exactly its own state dict."""
     weights = Path(weights)
     if not weights.is_file():
         raise RobustError(f"Model weights {weights} not found.", "train the model first (dvc repro) or pass the right path.")
+    if not isinstance(model, Classifier):
+        try:
+            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except (RuntimeError, KeyError) as exc:
+            raise RobustError(f"{weights} does not fit the model: {str(exc).splitlines()[0]}", "check the architecture and its options.") from exc
+        return model
     skipped = load_weights(model, weights)
     if skipped:
         raise RobustError(f"{weights} does not fit the model: {len(skipped)} tensors missing, e.g. {skipped[0]}.", "check the architecture and its options.")
@@ -112,17 +122,6 @@ def configured_distortion(ctx: Context, name: str) -> distortions.Distortion:
     for an ImageNet-C corruption the ``corrupt.constants`` table)."""
     constants = (ctx.params.get("corrupt") or {}).get("constants", "auto")
     return distortions.configured(name, (ctx.params.get("distortions") or {}).get(name), ctx.image_size, constants)
-
-
-def to_pixels(images: torch.Tensor) -> np.ndarray:
-    """float [N, 3, H, W] in [0, 1] -> uint8 [N, H, W, 3], rounded as the shards store images
-    (what the registry's distortions take)."""
-    return (images.detach().permute(0, 2, 3, 1).cpu().numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
-
-
-def from_pixels(pixels: np.ndarray, like: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, H, W, 3] -> [N, 3, H, W] in [0, 1], on ``like``'s device and dtype."""
-    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).to(like.device, like.dtype) / 255.0
 
 
 def distort_batch(images: torch.Tensor, distortion: distortions.Distortion, fraction: float, rng: np.random.Generator) -> torch.Tensor:
