@@ -148,13 +148,13 @@ def _partial(row: dict[str, Any], key: str) -> str:
     return "" if count is None or count >= len(IMAGENET_C) or row.get(key.replace("_over", "")) is None else f" (partial: {count} of {len(IMAGENET_C)})"
 
 
-def _change(row: dict[str, Any], control: dict[str, Any] | None, key: str, scale: float = 1.0) -> str:
-    """A model's difference from the control with its paired 95 % interval; ``n.s.`` when the
-    interval contains 0 (no difference shown)."""
+def _change(row: dict[str, Any], control: dict[str, Any] | None, key: str, scale: float = 1.0, versus: dict[str, Any] | None = None) -> str:
+    """A model's difference from the control with its paired 95 % interval (``versus``, default
+    the row's ``vs_control`` entry); ``n.s.`` when the interval contains 0 (no difference shown)."""
     if control is None or row is control or row.get(key) is None or control.get(key) is None:
         return "-"
     text = f"{(row[key] - control[key]) * scale:+.1f}"
-    versus = (row.get("vs_control") or {}).get(key)
+    versus = versus if versus is not None else (row.get("vs_control") or {}).get(key)
     if versus and versus.get("interval"):
         low, high = versus["interval"]
         text += f" [{low * scale:+.1f}, {high * scale:+.1f}]" + ("" if versus["significant"] else " n.s.")
@@ -233,17 +233,9 @@ def ra_benchmark_table(summary: dict[str, Any], models: dict[str, Any]) -> list[
     for name, base in pairs:
         pair = summary["pairs"].get(f"{name} - {base}") or {}
         row = rows[name]
-
-        def diff(key: str, scale: float) -> str:
-            entry = pair.get(key)
-            if not entry or row.get(key) is None or rows[base].get(key) is None:
-                return "-"
-            value = (row[key] - rows[base][key]) * scale
-            low, high = (entry["interval"] or [float("nan")] * 2)
-            return f"{value:+.1f} [{low * scale:+.1f}, {high * scale:+.1f}]" + ("" if entry["significant"] else " n.s.")
-
         lines.append(f"| {name} | {_with_interval(row, 'clean_top1', 100)} | {_with_interval(row, 'imagenet_c_top1', 100)} | "
-                     f"{_with_interval(row, 'mce')} | {diff('clean_top1', 100)} | {diff('mce', 1)} |")
+                     f"{_with_interval(row, 'mce')} | {_change(row, rows[base], 'clean_top1', 100, pair.get('clean_top1'))} | "
+                     f"{_change(row, rows[base], 'mce', 1, pair.get('mce'))} |")
     return lines
 
 
