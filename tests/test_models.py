@@ -85,3 +85,44 @@ def test_residual_processor_and_transformer_start_as_their_no_processing_baselin
     assert torch.allclose(up, torch.nn.functional.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False).clamp(0, 1))
     assert not torch.equal(create("srresnet", 2, scale=1, width=4, blocks=1)(x), x)  # the seed's P starts elsewhere
     assert torch.equal(create("resnet_generator", 2, width=4, blocks=1, residual=True)(x), x)  # T too starts as the identity
+
+
+def test_cpu_sized_squeezenet_and_efficientnet_keep_their_family_and_full_size_is_torchvisions():
+    from torchvision import models as tv
+
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(create("squeezenet1_1", 1000, image_size=224).net) == count(tv.squeezenet1_1()) == 1_235_496
+    for variant in ("b0", "b1", "b4"):  # the variants' own compound scaling, untouched at width = depth = 1
+        assert count(create(f"efficientnet_{variant}", 1000, image_size=224).net) == count(getattr(tv, f"efficientnet_{variant}")())
+    squeeze = create("squeezenet1_1", 10, image_size=32, width=0.25).net
+    fires = [m for m in squeeze.features if isinstance(m, tv.squeezenet.Fire)]
+    # the same 8 fire modules and 3 pools, a quarter of the channels (squeeze 16..64 -> 4..16, expand 64..256 -> 16..64)
+    assert [(f.squeeze.out_channels, f.expand1x1.out_channels) for f in fires] == [(4, 16), (4, 16), (8, 32), (8, 32), (12, 48), (12, 48), (16, 64), (16, 64)]
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in squeeze.features) == 3 and count(squeeze) == 47_322
+    efficient = create("efficientnet_b0", 10, image_size=32, width=0.25, depth=0.25).net
+    stages = list(efficient.features[1:-1])
+    # B0's 7 MBConv stages (1, 2, 2, 3, 3, 4, 1 blocks) at ceil(blocks / 4), channels x 1/4 rounded up to multiples of 8
+    assert [len(s) for s in stages] == [1] * 7
+    assert [s[-1].block[-1][0].out_channels for s in stages] == [8, 8, 16, 24, 32, 48, 80] and count(efficient) == 126_822
+    deeper = create("efficientnet_b4", 10, image_size=32, width=0.25, depth=0.25).net  # B4's own x1.4 / x1.8 on top
+    assert [len(s) for s in deeper.features[1:-1]] == [1, 1, 1, 2, 2, 2, 1]
+    for net in (squeeze, efficient, deeper):
+        assert net.eval()(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ParamError, match="width"):
+        create("squeezenet1_1", 10, width=-1)
+    with pytest.raises(ParamError, match="depth"):
+        create("efficientnet_b0", 10, depth=0)
+
+
+def test_input_size_upsamples_every_input_and_builds_the_network_for_that_size():
+    seen = []
+    model = create("resnet18", 5, image_size=32, input_size=64, width=0.125).eval()
+    model.net.conv1.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[-1]))
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 32, 32)).shape == (2, 5)
+    assert seen == [64] and model.net.conv1.kernel_size == (3, 3)  # 64 px: still the small-input stem
+    big = create("resnet18", 5, image_size=64, input_size=224, width=0.125)
+    assert big.net.conv1.kernel_size == (7, 7) and big.input_size == 224  # built for 224: torchvision's stem, so ImageNet weights fit
+    assert create("resnet18", 5, image_size=32, input_size=32).input_size is None  # the stored size: nothing to resize
+    with pytest.raises(ParamError, match="input_size"):
+        create("resnet18", 5, input_size=0)

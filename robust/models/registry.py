@@ -52,18 +52,29 @@ class Classifier(nn.Module):
     With ``normalise=False`` (a network registered so, such as the gradient VAE) it is
     ``net(x)`` unchanged: one wrapper, so weights, training and loading are shared."""
 
-    def __init__(self, net: nn.Module, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD, normalise: bool = True) -> None:
+    def __init__(self, net: nn.Module, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD, normalise: bool = True,
+                 input_size: int | None = None) -> None:
         super().__init__()
-        self.net, self.normalise = net, normalise
+        self.net, self.normalise, self.input_size = net, normalise, input_size
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> Any:
+        if self.input_size is not None:  # no shape test: torch.fx traces it for the folded evaluation forward
+            # seed 003's upsampling of the stored images to the network's input size (bilinear, as
+            # torchvision's Resize on tensors), in the forward so training and evaluation both see it
+            x = nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False, antialias=False)
         return self.net((x - self.mean) / self.std) if self.normalise else self.net(x)
 
 
-def create(name: str, num_classes: int, *, image_size: int = 32, pretrained: str | None = None, **options: Any) -> Classifier:
+def create(name: str, num_classes: int, *, image_size: int = 32, pretrained: str | None = None, input_size: int | None = None,
+           **options: Any) -> Classifier:
     """Build a registered network for ``num_classes`` classes and ``image_size`` inputs.
+
+    ``input_size``: the side the network runs at when it differs from the stored images'
+    (seed 003 upsamples 64 px Tiny ImageNet to 224, or 380 for EfficientNet-B4): every input
+    is resized to it inside the forward, and the network is built for that size (a 224 px
+    network keeps torchvision's stem, so ImageNet weights fit every layer but the head).
 
     ``pretrained``: a local state-dict file (of the bare network, or of a ``Classifier``),
     or ``"torchvision"`` for the torchvision ImageNet weights already in the local torch hub
@@ -75,15 +86,19 @@ def create(name: str, num_classes: int, *, image_size: int = 32, pretrained: str
         raise ParamError(f"Unknown model {name!r}.", f"use one of: {', '.join(available())}.")
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ParamError(f"num_classes must be an integer >= 2, got {num_classes!r}.", "check the dataset's class list.")
-    net = _REGISTRY[name](num_classes=num_classes, image_size=image_size, **options)
-    model = Classifier(net, normalise=name not in _RAW_INPUT)
+    if input_size is not None and not (isinstance(input_size, int) and not isinstance(input_size, bool) and input_size >= 8):
+        raise ParamError(f"input_size is {input_size!r}.", "give the network's input side in pixels (e.g. 224), or null to run at the stored size.")
+    if input_size == image_size:
+        input_size = None
+    net = _REGISTRY[name](num_classes=num_classes, image_size=input_size or image_size, **options)
+    model = Classifier(net, normalise=name not in _RAW_INPUT, input_size=input_size)
     model.skipped_weights = []  # type: ignore[assignment]
     if pretrained:
-        model.skipped_weights = load_weights(model, _weights_file(name, pretrained))  # type: ignore[assignment]
+        model.skipped_weights = load_weights(model, weights_file(name, pretrained))  # type: ignore[assignment]
     return model
 
 
-def _weights_file(name: str, pretrained: str) -> Path:
+def weights_file(name: str, pretrained: str) -> Path:
     if pretrained != "torchvision":
         path = Path(pretrained)
         if not path.is_file():

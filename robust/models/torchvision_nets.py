@@ -6,7 +6,9 @@ for 32 / 64 px images):
 * ResNet, DenseNet: the 7x7 stride-2 stem becomes a 3x3 stride-1 conv and the stem max-pool
   is removed; ResNet's ``width`` and DenseNet's ``growth_rate`` / ``block_config`` /
   ``init_features`` make CPU-sized members of the same family;
-* EfficientNet, SqueezeNet: the first conv's stride 2 becomes 1;
+* EfficientNet, SqueezeNet: the first conv's stride 2 becomes 1; SqueezeNet's ``width`` and
+  EfficientNet's ``width`` / ``depth`` (on top of the variant's own compound scaling) make
+  CPU-sized members of the family;
 * VGG: the 7x7 adaptive pool becomes 1x1 and the first classifier layer takes 512 inputs;
 * AlexNet (torchvision's, >= 64 px only): unchanged; ``alexnet_small`` is the small-input
   AlexNet used as the mCE normaliser.
@@ -18,7 +20,9 @@ from __future__ import annotations
 
 from torch import nn
 from torchvision import models as tv
+from torchvision.models.efficientnet import _efficientnet_conf  # torchvision's compound-scaling table (private, stable since 0.13)
 from torchvision.models.resnet import BasicBlock, Bottleneck
+from torchvision.models.squeezenet import Fire
 
 from robust.errors import ParamError
 from robust.models.registry import register
@@ -105,10 +109,46 @@ def vgg16_bn(num_classes: int, image_size: int = 32) -> nn.Module:
     return net
 
 
+#: SqueezeNet 1.1's fire modules (squeeze, expand per branch), "pool" where a max-pool sits (Iandola et al., 2016)
+SQUEEZENET_1_1 = ((16, 64), (16, 64), "pool", (32, 128), (32, 128), "pool", (48, 192), (48, 192), (64, 256), (64, 256))
+
+
+def _scaled(channels: int, width: float) -> int:
+    return max(4, round(channels * width))
+
+
+def _check_width(name: str, width: float) -> None:
+    if not (isinstance(width, (int, float)) and not isinstance(width, bool) and 0 < width <= 4):
+        raise ParamError(f"{name} width is {width!r}.", "use a number in (0, 4] (1 = torchvision's network).")
+
+
 @register("squeezenet1_1")
-def squeezenet1_1(num_classes: int, image_size: int = 32) -> nn.Module:
-    """SqueezeNet 1.1 (Iandola et al., 2016)."""
-    net = tv.squeezenet1_1(num_classes=num_classes)
+def squeezenet1_1(num_classes: int, image_size: int = 32, width: float = 1.0) -> nn.Module:
+    """SqueezeNet 1.1 (Iandola et al., 2016), compared in seed 003. ``width`` scales the stem and
+    every fire module's squeeze and expand channels (same modules, pools and depth); at 1 it is
+    torchvision's network, layer for layer."""
+    _check_width("squeezenet1_1", width)
+    net = tv.SqueezeNet(version="1_1", num_classes=num_classes)
+    if width != 1:
+        layers: list[nn.Module] = [nn.Conv2d(3, _scaled(64, width), kernel_size=3, stride=2), nn.ReLU(inplace=True),
+                                   nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)]
+        channels = _scaled(64, width)
+        for spec in SQUEEZENET_1_1:
+            if spec == "pool":
+                layers.append(nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True))
+                continue
+            squeeze, expand = (_scaled(c, width) for c in spec)
+            layers.append(Fire(channels, squeeze, expand, expand))
+            channels = 2 * expand
+        net.features = nn.Sequential(*layers)
+        net.classifier[1] = nn.Conv2d(channels, num_classes, kernel_size=1)
+        for m in net.modules():  # torchvision's initialisation
+            if isinstance(m, nn.Conv2d):
+                if m is net.classifier[1]:
+                    nn.init.normal_(m.weight, mean=0.0, std=0.01)
+                else:
+                    nn.init.kaiming_uniform_(m.weight)
+                nn.init.constant_(m.bias, 0)
     if _small(image_size):
         _restride(net.features[0])
     return net
@@ -122,18 +162,29 @@ def alexnet(num_classes: int, image_size: int = 224) -> nn.Module:
     return tv.alexnet(num_classes=num_classes)
 
 
-def _efficientnet(variant: str):
-    builder = getattr(tv, f"efficientnet_{variant}")
+#: torchvision's EfficientNet-B0..B4: (width multiplier, depth multiplier, dropout), from Tan & Le (2019)
+EFFICIENTNET = {"b0": (1.0, 1.0, 0.2), "b1": (1.0, 1.1, 0.2), "b2": (1.1, 1.2, 0.3), "b3": (1.2, 1.4, 0.3), "b4": (1.4, 1.8, 0.4)}
 
-    def build(num_classes: int, image_size: int = 32) -> nn.Module:
-        net = builder(num_classes=num_classes)
+
+def _efficientnet(variant: str):  # noqa: ANN202 -- returns a builder
+    base_width, base_depth, dropout = EFFICIENTNET[variant]
+
+    def build(num_classes: int, image_size: int = 32, width: float = 1.0, depth: float = 1.0) -> nn.Module:
+        for name, value in (("width", width), ("depth", depth)):
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 4):
+                raise ParamError(f"efficientnet_{variant} {name} is {value!r}.", "use a number in (0, 4] (1 = torchvision's network).")
+        # the compound scaling itself: the variant's multipliers times ours, over B0's MBConv stages
+        # (torchvision's own table; channels rounded to multiples of 8, layers per stage rounded up)
+        stages, last_channel = _efficientnet_conf(f"efficientnet_{variant}", width_mult=base_width * width, depth_mult=base_depth * depth)
+        net = tv.EfficientNet(stages, dropout, num_classes=num_classes, last_channel=last_channel)
         if _small(image_size):
             _restride(net.features[0][0])
         return net
 
-    build.__doc__ = f"EfficientNet-{variant.upper()} (Tan & Le, 2019), compared in seed 003."
+    build.__doc__ = (f"EfficientNet-{variant.upper()} (Tan & Le, 2019), compared in seed 003. ``width`` / ``depth`` multiply "
+                     "its channel and layer multipliers (same MBConv stages, kernels and strides); at 1 it is torchvision's network.")
     return build
 
 
-for _variant in ("b0", "b1", "b2", "b3", "b4"):
+for _variant in EFFICIENTNET:
     register(f"efficientnet_{_variant}")(_efficientnet(_variant))
