@@ -76,6 +76,7 @@ class TrainHooks(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 MODEL = "model.pt"
+AUGMENTATIONS = ("flip-crop", "flip", "flip-rotate", "none")
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class TrainParams(Section):
     milestones: tuple[int, ...] = ()  # schedule multistep: lr x gamma after each of these epochs (3: from the 4th epoch on)
     gamma: float = 0.1
     augment: str = "flip-crop"
+    rotate_degrees: float = 15.0  # augment flip-rotate: rotation uniform in [-d, d] degrees (seed 003: 15)
     label_smoothing: float = 0.0
     seed: int = 0
     workers: int = 2
@@ -130,7 +132,9 @@ class TrainParams(Section):
                 f"increasing epochs from 1 to epochs - 1 ({self.epochs - 1}) after which lr is multiplied by gamma")
         require((self.schedule == "multistep") == bool(self.milestones), f"{section}.milestones", self.milestones,
                 "at least one epoch with schedule multistep, and [] with any other schedule (it would be ignored)")
-        require(self.augment in ("flip-crop", "flip", "none"), f"{section}.augment", self.augment, "flip-crop | flip | none")
+        require(self.augment in AUGMENTATIONS, f"{section}.augment", self.augment, " | ".join(AUGMENTATIONS))
+        require(isinstance(self.rotate_degrees, (int, float)) and not isinstance(self.rotate_degrees, bool) and 0 <= self.rotate_degrees <= 180,
+                f"{section}.rotate_degrees", self.rotate_degrees, "a number of degrees from 0 to 180")
         require(self.device == "auto" or self.device.startswith(("cpu", "cuda")), f"{section}.device", self.device, "auto | cpu | cuda | cuda:N")
         for name in ("lr", "momentum", "weight_decay", "gamma", "label_smoothing"):
             value = getattr(self, name)
@@ -187,14 +191,23 @@ def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
     return loss_fn
 
 
-def augment(images: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
+def augment(images: torch.Tensor, mode: str, generator: torch.Generator, degrees: float = 15.0) -> torch.Tensor:
     """Batched train-time augmentation on the device: horizontal flip (p=0.5) and, for
-    ``flip-crop``, a random crop after reflect-padding by 1/8 of the side (4 px at 32 px)."""
+    ``flip-crop``, a random crop after reflect-padding by 1/8 of the side (4 px at 32 px); for
+    ``flip-rotate`` (seed 003's), a rotation uniform in [-``degrees``, ``degrees``] per image
+    (torchvision's ``rotate``: nearest neighbour, corners filled with 0, as its
+    ``RandomRotation`` by default)."""
     if mode == "none":
         return images
     n, _, h, w = images.shape
     flip = torch.rand(n, generator=generator, device="cpu") < 0.5
     images = torch.where(flip.to(images.device).view(n, 1, 1, 1), images.flip(3), images)
+    if mode == "flip-rotate" and degrees > 0:
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms.v2.functional import rotate
+
+        angles = (torch.rand(n, generator=generator, device="cpu") * 2 - 1) * degrees
+        images = torch.stack([rotate(image, float(angle), interpolation=InterpolationMode.NEAREST) for image, angle in zip(images, angles)])
     if mode == "flip-crop":
         pad = max(1, h // 8)
         padded = F.pad(images, (pad, pad, pad, pad), mode="reflect")
@@ -466,7 +479,7 @@ def train(
                 if stop_after is not None and batches_done >= stop_after:
                     raise KeyboardInterrupt(f"stopped after {stop_after} batches (test hook)")
                 images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-                images = augment(images, p.augment, generator)
+                images = augment(images, p.augment, generator, p.rotate_degrees)
                 if cuda and p.channels_last and images.dim() == 4:
                     images = images.contiguous(memory_format=torch.channels_last)
                 if p.optimizer == "lbfgs":

@@ -375,3 +375,20 @@ def test_multistep_schedule_and_parameter_groups():
                 {"schedule": "cosine", "milestones": [3]}):  # would be ignored
         with pytest.raises(ParamError, match="milestones"):
             TrainParams.from_dict(bad)
+
+
+def test_flip_rotate_rotates_each_image_within_the_range_and_flips_half():
+    ones = torch.ones(64, 3, 33, 33)
+    out = engine.augment(ones, "flip-rotate", torch.Generator().manual_seed(0), degrees=15)
+    zero = (out == 0).float().mean(dim=(1, 2, 3))  # rotated corners are filled with 0, as torchvision's RandomRotation
+    # a square rotated by a in (0, 15] degrees loses (sin a)(1 - ...) of its area: at most 12 %, and < 1 % only near 0 degrees
+    assert bool((zero <= 0.12).all()) and int((zero > 0.01).sum()) >= 48
+    assert out[:, :, 16, 16].eq(1).all()  # the centre never moves
+    ramp = torch.arange(33.0).expand(8, 3, 33, 33) / 32
+    flipped = engine.augment(ramp, "flip-rotate", torch.Generator().manual_seed(1), degrees=0)
+    assert 0 < sum(bool(torch.equal(f, ramp[0].flip(2))) for f in flipped) < 8  # degrees 0: flips only, about half
+    assert all(torch.equal(f, ramp[0]) or torch.equal(f, ramp[0].flip(2)) for f in flipped)
+    with pytest.raises(ParamError, match="rotate_degrees"):
+        TrainParams.from_dict({"rotate_degrees": -1})
+    with pytest.raises(ParamError, match="flip-rotate"):
+        TrainParams.from_dict({"augment": "rotate"})
