@@ -156,3 +156,32 @@ def test_level_captions_name_the_constants_table():
     assert level_caption({"distortion": {"value": [1.0, 1.01, 1.02, 1.03, 1.04], "constants": "cifar"}}) == "cifar: [1..1.04]"
     assert level_caption({"distortion": {"value": 5, "constants": None}}) == "value 5"
     assert level_caption({"distortion": {}, "released": {"layout": "cifar-c"}}) == "released"
+
+
+def test_seed_003_tables_pair_each_c_run_with_its_b_run_and_rank_the_architectures():
+    from robust.report import comparison_pairs, corruption_tables
+
+    base = {"method": "corruption", "start": "s"}
+    models = {"alex": {"method": "baseline"},
+              "r_b": {**base, "base": "r", "data": "clean"}, "r_c": {**base, "base": "r", "data": "corrupted"},
+              "r_h": {**base, "base": "r", "data": "corrupted", "protocol": "held_out"},
+              "d_b": {**base, "base": "d", "data": "clean"}, "d_c": {**base, "base": "d", "data": "corrupted"},
+              "s_b": {**base, "base": "s", "data": "clean"}, "s_c": {**base, "base": "s", "data": "corrupted"}}
+    assert set(comparison_pairs(models, None)) == {("r_c", "r_b"), ("r_h", "r_b"), ("r_h", "r_c"), ("d_c", "d_b"), ("s_c", "s_b")}
+    evals = {"alex": _result(0.5, [0.4, 0.3, 0.3, 0.2, 0.1]), "r_b": _result(0.9, [0.6] * 5), "r_c": _result(0.88, [0.7] * 5),
+             "r_h": _result(0.89, [0.65] * 5), "d_b": _result(0.8, [0.62] * 5), "d_c": _result(0.79, [0.6] * 5),
+             "s_b": _result(0.6, [0.5] * 5), "s_c": _result(0.55, [0.55] * 5)}
+    summary = summarise(evals, "alex")
+    significant = {"interval": [-9.0, -1.0], "significant": True}
+    summary["pairs"] = {"r_c - r_b": {"mce": significant}, "d_c - d_b": {"mce": {"interval": [-3.0, 2.0], "significant": False}},
+                        "s_c - s_b": {"mce": significant}, "r_h - r_b": {"mce": significant}, "r_h - r_c": {"mce": {"interval": [1.0, 8.0], "significant": True}}}
+    text = "\n".join(corruption_tables(summary, models))
+    assert "| r_c | `r` | corrupted (_c), the 19 (seed protocol) |" in text and "| r_h | `r` | corrupted (_c), held out: none of the 15 |" in text
+    # fog: r_b's errors sum 5 x 0.4 = 2.0, alex's 0.6 + 0.7 + 0.7 + 0.8 + 0.9 = 3.7: CE 0.54
+    assert "| alex | 1.00 | 1.00 |" in text and "| r_b | 0.54 | 0.54 |" in text  # seed 003's shape: the normaliser = 1.00
+    assert "-13.5 [-9.0, -1.0] vs `r_b` |" in text and "`r_h` - `r_c` +6.8 [+1.0, +8.0]" in text  # paired, held out against seed too
+    assert "significantly): 2 of 3 architectures; not: `d_c` (+2.7 n.s.)." in text  # d_c is not below d_b
+    # _b: clean r > d > s; mCE d (0.38 error) < r (0.40) < s (0.50): not the same order
+    assert "_b runs: by clean top-1 `r_b` > `d_b` > `s_b`; by mCE `d_b` < `r_b` < `s_b`: a different order (Spearman rho +0.50" in text
+    assert "_c runs (seed protocol): by clean top-1 `r_c` > `d_c` > `s_c`; by mCE `r_c` < `d_c` < `s_c`: the same order" in text
+    assert corruption_tables(summary, {"alex": models["alex"]}) == []

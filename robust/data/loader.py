@@ -33,7 +33,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
 
-from robust.data.shards import decode_image, image_field, read_info
+from robust.data.shards import decode_image, image_field, read_info, read_tar
 from robust.errors import DataError
 
 
@@ -206,3 +206,25 @@ def make_loader(
     if arrays is not None:
         return DecodedLoader(dataset, batch_size, arrays)
     return DataLoader(dataset, batch_size=batch_size, num_workers=workers, persistent_workers=False, pin_memory=torch.cuda.is_available())
+
+
+def read_samples(folder: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Every sample of a shard folder in shard order: keys, uint8 images ``(N, H, W, 3)`` and
+    labels, the pixels from the decoded copy when there is one (same order), else decoded from
+    the tars. For building a whole derived training set in memory (seed 003's corrupted copy)."""
+    dataset = ShardDataset(folder, by_rank=False)
+    arrays = dataset.decoded_arrays()
+    keys: list[str] = []
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    for shard in dataset.info["shards"]:
+        for sample in read_tar(dataset.folder / shard["name"]):
+            keys.append(sample["__key__"])
+            labels.append(int(sample["cls"]))
+            if arrays is None:
+                images.append(decode_image(sample[image_field(sample, dataset.folder)]))
+    if arrays is not None:
+        if [int(v) for v in arrays[1]] != labels:
+            raise DataError(f"{folder}: the decoded copy's labels differ from the shards'.", "rebuild the shards (dvc repro).")
+        return keys, np.ascontiguousarray(arrays[0]), np.asarray(arrays[1], dtype=np.int64)
+    return keys, np.stack(images), np.asarray(labels, dtype=np.int64)

@@ -16,13 +16,15 @@ noise          Gaussian / Gauss_mult / speckle noise augmentation (seed 004)
 ant            adversarial noise training with a learned noise generator (seed 004)
 vae            the VAE of backpropagated-gradient features, clean data only (seed 001)
 ra             recognition-aware processing: a processor P before a frozen recogniser (seed 002)
+corruption     fine-tuning on clean (_b) or corrupted (_c) training images (seed 003)
 =============  ==========================================================================
 
 A method module whose ``CLASSIFIER`` is False (``vae``) trains a model that is not a
 classifier: its ``evaluate@`` stage calls the module's own ``evaluate`` instead of top-1
 (and keeps its per-image values in ``data/eval/<name>/<PER_IMAGE>``). A module may decide per
-entry instead, with ``is_classifier(settings)`` (``ra``: only ``benchmark: true`` entries
-are leaderboard rows).
+entry instead, with ``is_classifier(settings)`` (``ra``: only entries with ``benchmark:
+imagenet_c`` or ``all`` are leaderboard rows), and narrow the test sets its entries are
+scored on with ``benchmark_distortions(settings, names)`` (``ra``, ``corruption``).
 """
 
 from __future__ import annotations
@@ -34,11 +36,11 @@ from typing import Any
 from robust import engine
 from robust.engine import TrainParams
 from robust.errors import ParamError
-from robust.methods import ant, baseline, deepcorrect, finetune, noise, ra, vae
+from robust.methods import ant, baseline, corruption, deepcorrect, finetune, noise, ra, vae
 from robust.methods.common import ENTRY_KEYS, Context, Run, load_state, trainable
 from robust.models import Classifier
 
-METHODS: dict[str, ModuleType] = {"baseline": baseline, "finetune": finetune, "deepcorrect": deepcorrect, "noise": noise, "ant": ant, "vae": vae, "ra": ra}
+METHODS: dict[str, ModuleType] = {"baseline": baseline, "finetune": finetune, "deepcorrect": deepcorrect, "noise": noise, "ant": ant, "vae": vae, "ra": ra, "corruption": corruption}
 
 
 def method_of(params: dict[str, Any], name: str) -> tuple[ModuleType | None, dict[str, Any]]:
@@ -60,7 +62,8 @@ def is_classifier(params: dict[str, Any], name: str) -> bool:
 
 def benchmark_distortions(params: dict[str, Any], name: str, names: list[str]) -> list[str]:
     """The distortions ``evaluate@<name>`` scores, of the configured ``names``: all, unless the
-    method narrows them (``ra``'s ``benchmark: imagenet_c``: the 15 that mCE averages)."""
+    method narrows them (``benchmark: imagenet_c`` of ``ra`` and ``corruption``: the 15 that
+    mCE averages)."""
     module, settings = method_of(params, name)
     narrow = getattr(module, "benchmark_distortions", None)
     return narrow(settings, names) if narrow is not None else names
@@ -114,7 +117,10 @@ def train_from_params(params: dict[str, Any], name: str, clean_dir: str | Path, 
     ctx, run = setup(params, name, clean_dir)
     clean = Path(clean_dir)
     run_id = [name, ctx.spec, ctx.settings, inputs_fingerprint(ctx.start, clean)]
-    history = engine.train(run.model, clean / "train", Path(models_dir) / name, ctx.train, val_dir=clean / "val", loss_fn=run.loss_fn,
+    if run.note:
+        print(run.note, flush=True)
+    data = run.train_data() if run.train_data is not None else clean / "train"
+    history = engine.train(run.model, data, Path(models_dir) / name, ctx.train, val_dir=clean / "val", loss_fn=run.loss_fn,
                            parameters=run.parameters, log_dir=Path(logs_dir) / name, run_id=run_id, hooks=run.hooks,
                            validate=run.validate, keep_best=run.keep_best)
     return {**history, "trainable_params": trainable(run.parameters)}

@@ -10,6 +10,7 @@ entry (an ablation is one more entry); ``train:`` overrides merge in the order
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class Run:
     hooks: TrainHooks | None = None
     validate: Validate | None = None  # the method's own validation (default: top-1 on the val split)
     keep_best: str | None = None  # keep the epoch with the lowest value of this history key (default: the last)
+    train_data: Callable[[], Any] | None = None  # builds the training batches (default: the clean training shards); called only to train
+    note: str | None = None  # one line for the training log (where the weights came from, what did not fit)
 
 
 def trainable(parameters: list[nn.Parameter] | list[dict[str, Any]]) -> int:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-from robust.corruption_mix import corrupt, draw, training_corruptions
+from robust.methods.corruption import corrupt, draw, training_corruptions
 from robust.distortions import IMAGENET_C, IMAGENET_C_EXTRA, configured, sample_seed
 from robust.errors import ParamError
 
@@ -45,3 +45,93 @@ def test_held_out_never_draws_a_test_corruption():
         training_corruptions("all")
     with pytest.raises(ParamError):
         training_corruptions("seed", ["no_such_corruption"])
+
+
+# -- the method on real (tiny) shards ---------------------------------------------------------------
+import torch  # noqa: E402
+
+from robust.data.loader import make_loader, read_samples  # noqa: E402
+from robust.data.prepare import prepare  # noqa: E402
+from robust.methods import benchmark_distortions, context, setup, train_from_params  # noqa: E402
+from robust.methods import corruption  # noqa: E402
+from robust.models import create  # noqa: E402
+from robust.params import DataParams  # noqa: E402
+
+BASE = {"method": "baseline", "arch": "resnet18", "width": 0.125}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Tiny clean shards, a base trained one epoch, and seed 003's entries on it."""
+    root = tmp_path_factory.mktemp("corruption")
+    prepare(DataParams(train_size=48, val_size=12, test_size=12, shard_size=12, workers=1), root / "clean")
+    start = str(root / "models" / "base" / "model.pt")
+    entry = {"method": "corruption", "start": start, "base": "base"}
+    params = {
+        "models": {"base": {**BASE, "start": str(root / "clean")}, "b": {**entry, "data": "clean"}, "c": {**entry, "data": "corrupted"},
+                   "held": {**entry, "data": "corrupted", "protocol": "held_out"}},
+        "methods": {"corruption": {"train": {"epochs": 1, "batch_size": 12, "lr": 1e-3, "nesterov": False, "weight_decay": 0.0,
+                                             "schedule": "constant", "augment": "flip-rotate"}}},
+        "train": {"epochs": 1, "batch_size": 12, "workers": 0, "device": "cpu"},
+    }
+    train_from_params(params, "base", root / "clean", root / "models", root / "logs")
+    return root, params
+
+
+def test_corrupted_training_set_is_the_clean_split_with_each_images_drawn_corruption(trained):
+    root, params = trained
+    ctx, run = setup(params, "c", root / "clean")
+    loader = run.train_data()
+    keys, images, labels = read_samples(root / "clean" / "train")
+    table = {n: corruption.configured_distortion(ctx, n) for n in corruption.training_corruptions("seed")}
+    expected = np.stack([corrupt(image, 0, key, table)[0] for image, key in zip(images, keys)])
+    assert np.array_equal(loader.images, expected) and not np.array_equal(loader.images, images)
+    clean_batches = list(make_loader(root / "clean" / "train", 12, train=True, seed=0))
+    loader.dataset.set_epoch(0)
+    corrupted_batches = list(loader)
+    # the clean loader's order and labels, image for image (the engine seeds the global RNG the same way for both)
+    assert [b[1].tolist() for b in corrupted_batches] == [b[1].tolist() for b in clean_batches]
+    forked = corruption.corrupt_images(images, keys, 0, table, workers=2)
+    assert np.array_equal(forked, expected)  # the processes building it do not change a byte
+    assert setup(params, "b", root / "clean")[1].train_data is None  # _b trains on the clean shards
+
+
+def test_held_out_training_set_never_carries_a_test_corruption(trained):
+    root, params = trained
+    ctx, _ = context(params, "held", root / "clean")
+    settings = corruption.CorruptionSettings.from_dict(ctx.settings)
+    keys, _, _ = read_samples(root / "clean" / "train")
+    names = corruption.training_corruptions(settings.protocol, settings.corruptions)
+    assert {draw(0, key, names)[0] for key in keys} <= set(IMAGENET_C_EXTRA)
+
+
+def test_runs_train_evaluate_on_the_15_and_invalid_settings_are_one_clear_error(trained, capsys):
+    root, params = trained
+    history = train_from_params(params, "c", root / "clean", root / "models", root / "logs")
+    assert len(history["epochs"]) == 1 and "every tensor fitted" in capsys.readouterr().out
+    names = list(IMAGENET_C + IMAGENET_C_EXTRA) + ["dc_blur"]
+    assert benchmark_distortions(params, "c", names) == list(IMAGENET_C)
+    assert benchmark_distortions({**params, "models": {**params["models"], "c": {**params["models"]["c"], "benchmark": "all"}}}, "c", names) == names
+    for bad, match in (({"data": "noisy"}, "data"), ({"protocol": "own"}, "protocol"), ({"data": "corrupted", "protocol": "held_out", "corruptions": ["fog"]}, "fog"),
+                       ({"data": "corrupted", "corruptions": ["fgo"]}, "fgo"), ({"benchmark": True}, "benchmark")):
+        bench = {**params, "models": {**params["models"], "x": {**params["models"]["b"], **bad}}}
+        with pytest.raises(ParamError, match=match):
+            setup(bench, "x", root / "clean")
+
+
+def test_a_local_pretrained_file_loads_into_every_matching_layer_and_reports_the_rest(trained, tmp_path, capsys):
+    root, params = trained
+    foreign = create("resnet18", 1000, width=0.125)  # an "ImageNet" head: 1,000 classes
+    torch.save(foreign.net.state_dict(), tmp_path / "imagenet.pth")
+    entry = {**params["models"]["b"], "pretrained": str(tmp_path / "imagenet.pth"), "start": str(tmp_path / "imagenet.pth")}
+    bench = {**params, "models": {**params["models"], "p": entry}}
+    _, run = setup(bench, "p", root / "clean")
+    assert run.model.skipped_weights == ["fc.bias", "fc.weight"]
+    mine, theirs = run.model.net.state_dict(), foreign.net.state_dict()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine if not k.startswith("fc."))  # every other tensor is the file's
+    train_from_params({**bench, "methods": {"corruption": {**params["methods"]["corruption"]}}}, "p", root / "clean", tmp_path / "m", tmp_path / "l")
+    assert "2 tensors did not fit and keep their initialisation: fc.bias, fc.weight" in capsys.readouterr().out
+    with pytest.raises(ParamError, match="start"):  # DVC must track the file it starts from
+        setup({**bench, "models": {**bench["models"], "p": {**entry, "start": params["models"]["b"]["start"]}}}, "p", root / "clean")
+    with pytest.raises(ParamError, match="does not fit"):  # the pipeline's own start must fit entirely
+        setup({**bench, "models": {**bench["models"], "q": {**params["models"]["b"], "start": str(tmp_path / "imagenet.pth")}}}, "q", root / "clean")
