@@ -244,6 +244,9 @@ def corruption_pairs(models: dict[str, Any]) -> list[tuple[str, str]]:
 def _label(spec: dict[str, Any]) -> str:
     if spec.get("data", "clean") == "clean":
         return "clean (_b)"
+    listed = spec.get("corruptions")
+    if listed:
+        return f"corrupted (_c), {spec.get('protocol', 'seed')} protocol: {len(listed)} listed"
     return "corrupted (_c), " + ("the 19 (seed protocol)" if spec.get("protocol", "seed") == "seed" else "held out: none of the 15")
 
 
@@ -272,6 +275,8 @@ def ranking_line(rows: dict[str, Any], runs: list[str], label: str) -> str:
     ranking by mCE (best first: highest top-1, lowest mCE)? ``~`` marks neighbours whose
     intervals overlap."""
     runs = [r for r in runs if rows[r].get("mce") is not None]
+    if len(runs) < 2:
+        return f"* {label}: fewer than 2 runs with an mCE (no normaliser evaluated?)."
     by_clean = sorted(runs, key=lambda r: -rows[r]["clean_top1"])
     by_mce = sorted(runs, key=lambda r: rows[r]["mce"])
     rho = _spearman([rows[r]["clean_top1"] for r in runs], [-rows[r]["mce"] for r in runs])
@@ -282,7 +287,7 @@ def ranking_line(rows: dict[str, Any], runs: list[str], label: str) -> str:
     swapped = [(a, b) for i, a in enumerate(by_clean) for b in by_clean[i + 1:] if by_mce.index(a) > by_mce.index(b)]
     verdict = "the same order" if not swapped else "a different order"
     if swapped and all(overlap(a, b, "clean_top1") or overlap(a, b, "mce") for a, b in swapped):
-        verdict += ", but only between runs whose intervals overlap, so the data do not contradict the seed's finding"
+        verdict += ", but only between runs whose separate (unpaired) intervals overlap, so these intervals do not contradict the seed's finding"
     elif swapped:
         verdict += " where the intervals separate the runs, against the seed's finding"
     return (f"* {label}: by clean top-1 {_ordered(rows, runs, 'clean_top1', True)}; by mCE {_ordered(rows, runs, 'mce', False)}: "
@@ -303,8 +308,8 @@ def corruption_tables(summary: dict[str, Any], models: dict[str, Any]) -> list[s
              "Each architecture's CPU-sized member starts from its own clean baseline (the `start` column; no ImageNet weights offline) and is "
              "fine-tuned on clean images (_b) or on images that each carry one corruption at one severity (_c). The seed protocol trains on "
              "all 19 corruptions, the 15 tested on included, as seed 003 did; the held-out protocol trains on none of the 15. Top-1 / top-5 in "
-             "percent (top-5 without an interval: only top-1 is kept per image); mCE relative to "
-             f"`{norm}` = 100. Differences are paired over the test images (95 % interval; `n.s.`: it contains 0).", "",
+             "percent (top-5 without an interval: only top-1 is kept per image); "
+             + (f"mCE relative to `{norm}` = 100. " if norm else "no normaliser was evaluated, so no mCE. ") + "Differences are paired over the test images (95 % interval; `n.s.`: it contains 0).", "",
              "| model | start | training data | params | clean top-1 | clean top-5 | mCE | clean top-1 change | mCE change |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, spec in runs.items():
@@ -344,7 +349,10 @@ def corruption_tables(summary: dict[str, Any], models: dict[str, Any]) -> list[s
         lines += ["", f"_c below _b in mCE under the seed protocol (significantly): {len(lower)} of {len(verdicts)} architectures"
                   + (f"; not: {', '.join(others)}." if others else ".")]
     lines += ["", "Does clean accuracy rank the architectures as mCE does (seed 003's finding: the most accurate is the most robust)? "
-              "`~`: the neighbours' 95 % intervals overlap, so these test images do not order them.", ""]
+              "`~`: the neighbours' separate 95 % intervals overlap, so these intervals do not order them (a paired test, as for _c - _b, "
+              "could be sharper).", ""]
+    if not norm:
+        return lines[:-3] + ["", "No normaliser was evaluated, so there is no mCE to rank by."]
     for data, label in (("clean", "_b runs"), ("corrupted", "_c runs (seed protocol)")):
         chosen = [n for n, s in runs.items() if s.get("data", "clean") == data and (data == "clean" or s.get("protocol", "seed") == "seed")]
         if len(chosen) >= 2:

@@ -182,14 +182,16 @@ def test_seed_003_tables_pair_each_c_run_with_its_b_run_and_rank_the_architectur
     assert "-13.5 [-9.0, -1.0] vs `r_b` |" in text and "`r_h` - `r_c` +6.8 [+1.0, +8.0]" in text  # paired, held out against seed too
     assert "significantly): 2 of 3 architectures; not: `d_c` (+2.7 n.s.)." in text  # d_c is not below d_b
     # _b: clean r > d > s; mCE d (0.38 error) < r (0.40) < s (0.50): not the same order
-    assert "_b runs: by clean top-1 `r_b` ~ `d_b` ~ `s_b`; by mCE `d_b` ~ `r_b` ~ `s_b`: a different order, but only between runs whose intervals overlap" in text  # no intervals: unordered
+    assert "_b runs: by clean top-1 `r_b` ~ `d_b` ~ `s_b`; by mCE `d_b` ~ `r_b` ~ `s_b`: a different order, but only between runs whose separate (unpaired) intervals overlap" in text  # no intervals: unordered
     assert "_c runs (seed protocol): by clean top-1 `r_c` ~ `d_c` ~ `s_c`; by mCE `r_c` ~ `d_c` ~ `s_c`: the same order" in text
     summary["models"]["d_b"]["intervals"] = {"mce": [37.0, 52.0]}  # overlaps r_b's
     summary["models"]["r_b"]["intervals"] = {"mce": [50.0, 58.0]}
     summary["models"]["s_b"]["intervals"] = {"mce": [60.0, 70.0]}  # apart from r_b's
     text = "\n".join(corruption_tables(summary, models))
-    assert "by mCE `d_b` ~ `r_b` < `s_b`: a different order, but only between runs whose intervals overlap" in text
+    assert "by mCE `d_b` ~ `r_b` < `s_b`: a different order, but only between runs whose separate (unpaired) intervals overlap" in text
     summary["models"]["d_b"]["intervals"] = {"mce": [37.0, 39.0], "clean_top1": [0.79, 0.81]}
     summary["models"]["r_b"]["intervals"] = {"mce": [40.0, 42.0], "clean_top1": [0.89, 0.91]}  # r_b more accurate, d_b more robust: both resolved
     assert "by mCE `d_b` < `r_b` < `s_b`: a different order where the intervals separate the runs, against the seed's finding" in "\n".join(corruption_tables(summary, models))
     assert corruption_tables(summary, {"alex": models["alex"]}) == []
+    bare = summarise({k: v for k, v in evals.items() if k != "alex"}, None)  # no normaliser: no mCE, no ranking, no crash
+    assert "No normaliser was evaluated" in "\n".join(corruption_tables(bare, models))

@@ -10,8 +10,9 @@ table. An entry of this method is one such run:
 * ``protocol`` (``corrupted``): ``seed`` trains on the 19 ImageNet-C corruptions (the 15 that
   mCE averages + the 4 extra), as seed 003 did, i.e. on the corruptions it then tests on,
   which the ImageNet-C protocol forbids; ``held_out`` trains only on corruptions outside the
-  15 (default: the 4 extra ones; ``corruptions`` gives another list), so the benchmark's
-  corruptions stay unseen;
+  15 (default: the 4 extra ones; ``corruptions`` gives another list, which may not hold one of
+  the 15 nor a project distortion doing the same operation, :data:`SAME_AS_TESTED`), so the
+  benchmark's corruptions stay unseen;
 * the start: the ``start`` file's weights loaded into the ``base`` entry's architecture. On the
   CPU default that is the pipeline's own clean baseline of the architecture (trained first by
   its ``train@`` stage): no ImageNet weights exist offline. ``pretrained: <path>`` (or
@@ -53,6 +54,9 @@ from robust.models.registry import load_weights, weights_file
 from robust.params import Section, is_int, require
 
 PROTOCOLS = ("seed", "held_out")
+#: the project's own distortions that apply the operation of one of the 15 mCE averages (JPEG
+#: re-encoding, additive Gaussian noise): held_out refuses them as it refuses the 15 themselves
+SAME_AS_TESTED = {"ra_jpeg": "jpeg_compression", "dc_awgn": "gaussian_noise", "ra_noise": "gaussian_noise"}
 DATA = ("clean", "corrupted")
 BENCHMARKS = ("imagenet_c", "all")
 
@@ -99,8 +103,8 @@ def training_corruptions(protocol: str, names: Sequence[str] | None = None) -> t
     if not chosen:
         raise ParamError(f"The {protocol} protocol's corruption list is empty.", "give at least one corruption.")
     for name in chosen:
-        get(name)  # an unknown name is one clear error
-    seen = sorted(set(chosen) & set(IMAGENET_C))
+        get(name)  # an unknown name (or a released-only one, which cannot be generated) is one clear error
+    seen = sorted({n if n in IMAGENET_C else f"{n} (= {SAME_AS_TESTED[n]})" for n in chosen if n in IMAGENET_C or n in SAME_AS_TESTED})
     if protocol == "held_out" and seen:
         raise ParamError(f"The held_out protocol would train on {', '.join(seen)}, which mCE averages.",
                          f"train on corruptions outside the 15 (e.g. {', '.join(IMAGENET_C_EXTRA)}) or use protocol seed.")

@@ -96,6 +96,15 @@ def test_corrupted_training_set_is_the_clean_split_with_each_images_drawn_corrup
     assert setup(params, "b", root / "clean")[1].train_data is None  # _b trains on the clean shards
 
 
+def test_held_out_refuses_a_test_corruption_under_another_name():
+    for name, same in corruption.SAME_AS_TESTED.items():
+        with pytest.raises(ParamError, match=f"{name} \\(= {same}\\)"):
+            training_corruptions("held_out", ["speckle_noise", name])
+        assert name in training_corruptions("seed", [name])  # the seed protocol may
+    with pytest.raises(ParamError, match="Unknown distortion 'cure_rain'"):  # released only: nothing to generate it with
+        training_corruptions("seed", ["cure_rain"])
+
+
 def test_held_out_training_set_never_carries_a_test_corruption(trained):
     root, params = trained
     ctx, _ = context(params, "held", root / "clean")
