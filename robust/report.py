@@ -257,17 +257,16 @@ def _spearman(a: list[float], b: list[float]) -> float | None:
     return None if rho is None or not math.isfinite(rho) else float(rho)
 
 
-def _ordered(rows: dict[str, Any], runs: list[str], key: str, best_high: bool) -> str:
-    """``runs`` best first by ``key``, joined by ``>`` / ``<`` where the two neighbours' 95 %
+def _separated(rows: dict[str, Any], a: str, b: str, key: str) -> bool:
+    """Whether runs ``a`` and ``b`` have disjoint (separate, unpaired) 95 % intervals on ``key``."""
+    ia, ib = ((rows[r].get("intervals") or {}).get(key) for r in (a, b))
+    return ia is not None and ib is not None and (ia[0] > ib[1] or ib[0] > ia[1])
+
+
+def _ordered(rows: dict[str, Any], order: list[str], key: str, sign: str) -> str:
+    """``order`` (best first by ``key``) joined by ``sign`` where the two neighbours' 95 %
     intervals are disjoint and by ``~`` where they overlap (this data does not order them)."""
-    order = sorted(runs, key=lambda r: -rows[r][key] if best_high else rows[r][key])
-    text = f"`{order[0]}`"
-    for a, b in zip(order, order[1:]):
-        ia, ib = ((rows[r].get("intervals") or {}).get(key) for r in (a, b))
-        apart = ia is not None and ib is not None and (ia[0] > ib[1] if best_high else ia[1] < ib[0])
-        text += (" > " if best_high else " < ") if apart else " ~ "
-        text += f"`{b}`"
-    return text
+    return f"`{order[0]}`" + "".join(f" {sign if _separated(rows, a, b, key) else '~'} `{b}`" for a, b in zip(order, order[1:]))
 
 
 def ranking_line(rows: dict[str, Any], runs: list[str], label: str) -> str:
@@ -280,17 +279,13 @@ def ranking_line(rows: dict[str, Any], runs: list[str], label: str) -> str:
     by_clean = sorted(runs, key=lambda r: -rows[r]["clean_top1"])
     by_mce = sorted(runs, key=lambda r: rows[r]["mce"])
     rho = _spearman([rows[r]["clean_top1"] for r in runs], [-rows[r]["mce"] for r in runs])
-    def overlap(a: str, b: str, key: str) -> bool:
-        ia, ib = ((rows[r].get("intervals") or {}).get(key) for r in (a, b))
-        return ia is None or ib is None or not (ia[0] > ib[1] or ib[0] > ia[1])
-
     swapped = [(a, b) for i, a in enumerate(by_clean) for b in by_clean[i + 1:] if by_mce.index(a) > by_mce.index(b)]
     verdict = "the same order" if not swapped else "a different order"
-    if swapped and all(overlap(a, b, "clean_top1") or overlap(a, b, "mce") for a, b in swapped):
+    if swapped and all(not (_separated(rows, a, b, "clean_top1") and _separated(rows, a, b, "mce")) for a, b in swapped):
         verdict += ", but only between runs whose separate (unpaired) intervals overlap, so these intervals do not contradict the seed's finding"
     elif swapped:
         verdict += " where the intervals separate the runs, against the seed's finding"
-    return (f"* {label}: by clean top-1 {_ordered(rows, runs, 'clean_top1', True)}; by mCE {_ordered(rows, runs, 'mce', False)}: "
+    return (f"* {label}: by clean top-1 {_ordered(rows, by_clean, 'clean_top1', '>')}; by mCE {_ordered(rows, by_mce, 'mce', '<')}: "
             f"{verdict}" + (f" (Spearman rho {rho:+.2f} over {len(runs)} architectures)." if rho is not None else "."))
 
 
