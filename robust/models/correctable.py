@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision.models import VGG, AlexNet
 
 from robust.errors import ParamError
 from robust.models.small_nets import AlexNetSmall, DeepCorrectNet
@@ -69,7 +68,7 @@ class Layout:
         return self.steps[: self.steps.index(self.layers[layer - 1].act) + 1]
 
 
-_ADAPTERS: dict[type, Callable[[nn.Module], Layout]] = {}
+_ADAPTERS: dict[type | str, Callable[[nn.Module], Layout]] = {}  # a class, or its "module.QualName" (torchvision's, not imported here)
 
 
 class CorrectionWrapper(nn.Module):
@@ -77,8 +76,9 @@ class CorrectionWrapper(nn.Module):
     holding one is already corrected and has no layout of its own."""
 
 
-def correctable(*classes: type) -> Callable[[Callable[[nn.Module], Layout]], Callable[[nn.Module], Layout]]:
-    """Decorator: register ``fn(net) -> Layout`` as the adapter of the network ``classes``."""
+def correctable(*classes: type | str) -> Callable[[Callable[[nn.Module], Layout]], Callable[[nn.Module], Layout]]:
+    """Decorator: register ``fn(net) -> Layout`` as the adapter of the network ``classes`` (a class,
+    or the dotted name of one whose library need not be imported, e.g. torchvision's)."""
 
     def add(fn: Callable[[nn.Module], Layout]) -> Callable[[nn.Module], Layout]:
         for cls in classes:
@@ -93,9 +93,10 @@ def layout(net: nn.Module) -> Layout:
     if any(isinstance(m, CorrectionWrapper) for m in net.modules()):
         raise ParamError(f"This {type(net).__name__} already carries correction units.", "rank, correct or fine-tune the baseline it was made from.")
     for cls in type(net).__mro__:
-        if cls in _ADAPTERS:
-            return _ADAPTERS[cls](net)
-    known = ", ".join(sorted(c.__name__ for c in _ADAPTERS))
+        for key in (cls, f"{cls.__module__}.{cls.__qualname__}"):
+            if key in _ADAPTERS:
+                return _ADAPTERS[key](net)
+    known = ", ".join(sorted(c.rsplit(".", 1)[-1] if isinstance(c, str) else c.__name__ for c in _ADAPTERS))
     raise ParamError(f"DeepCorrect has no adapter for {type(net).__name__}: it cannot tell its conv layers and their activations.",
                      f"use a network it knows ({known}), or register one with @correctable({type(net).__name__}) "
                      "in robust/models/correctable.py (the README's DeepCorrect section shows how).")
@@ -119,7 +120,7 @@ def sequential_layers(seq: nn.Sequential, prefix: str) -> list[ConvLayer]:
     return found
 
 
-@correctable(AlexNetSmall, AlexNet, VGG)
+@correctable(AlexNetSmall, "torchvision.models.alexnet.AlexNet", "torchvision.models.vgg.VGG")
 def features_layout(net: nn.Module) -> Layout:
     """``features`` (conv [-> BN] -> ReLU, pools between) -> ``avgpool`` -> flatten -> ``classifier``."""
     steps = [f"features.{i}" for i in range(len(net.features))] + ["avgpool", nn.Flatten(1), "classifier"]

@@ -7,6 +7,7 @@ training, recognition-aware processing) work on the raw image.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 _RAW_INPUT: set[str] = set()  # networks that take the [0, 1] image itself (the gradient VAE)
 _NOT_CLASSIFIERS: set[str] = set()  # networks whose forward gives no class logits (the gradient VAE)
+_FAMILIES: dict[str, str] = {}  # name -> module that registers it when imported (see register_family)
 
 
 def register(name: str, normalise: bool = True, classifier: bool = True) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -42,9 +44,24 @@ def register(name: str, normalise: bool = True, classifier: bool = True) -> Call
     return add
 
 
+def register_family(module: str, *names: str) -> None:
+    """Declare that importing ``module`` registers ``names``; it is imported the first time one
+    of them is built. torchvision's own import costs about 1.3 s (it pulls in ``torch._dynamo``),
+    so only the stages that build a torchvision network pay it."""
+    for name in names:
+        _FAMILIES[name] = module
+
+
+def _load_family(name: str) -> None:
+    if name not in _REGISTRY and name in _FAMILIES:
+        importlib.import_module(_FAMILIES[name])
+        if name not in _REGISTRY:
+            raise ValueError(f"{_FAMILIES[name]} was declared to register {name} but did not")
+
+
 def available(classifiers_only: bool = False) -> list[str]:
     """The registered model names (only those giving class logits with ``classifiers_only``)."""
-    return sorted(n for n in _REGISTRY if not (classifiers_only and n in _NOT_CLASSIFIERS))
+    return sorted(n for n in {*_REGISTRY, *_FAMILIES} if not (classifiers_only and n in _NOT_CLASSIFIERS))
 
 
 class Classifier(nn.Module):
@@ -82,6 +99,7 @@ def create(name: str, num_classes: int, *, image_size: int = 32, pretrained: str
     whose shape does not fit (a new head, a small-input stem) are left at their
     initialisation and listed in ``model.skipped_weights``.
     """
+    _load_family(name)
     if name not in _REGISTRY:
         raise ParamError(f"Unknown model {name!r}.", f"use one of: {', '.join(available())}.")
     if not isinstance(num_classes, int) or num_classes < 2:
