@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.75, 0.75, 0.5, 0.5, 0.5])
     parser.add_argument("--kernels", type=int, nargs="+", default=[5, 3])
+    parser.add_argument("--unit-width", type=int, default=8, help="the cifar unit's width (params.yaml: methods.deepcorrect.unit_width)")
     parser.add_argument("--distortion", default="dc_blur", help="whose pipeline ranking is used, when it exists")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
@@ -56,7 +57,7 @@ def main() -> None:
         ranking = {"layers": {f"conv{k}": {"order": torch.randperm(c).tolist()} for k, c in enumerate(channels, start=1)}}
         source = "random ranking"
     fractions = args.fractions[0] if len(args.fractions) == 1 else tuple(args.fractions)
-    settings = dc.DeepCorrectSettings(layers=args.layers, fraction=fractions, unit=args.unit, unit_kernels=tuple(args.kernels))
+    settings = dc.DeepCorrectSettings(layers=args.layers, fraction=fractions, unit=args.unit, unit_kernels=tuple(args.kernels), unit_width=args.unit_width)
     corrected = network()
     trainable = dc.correct(corrected, ranking, settings)
     corrected.eval()

@@ -17,7 +17,9 @@
 
 Settings: :class:`TrainParams` (the ``train:`` section). ``optimizer: lbfgs`` runs
 ``lbfgs_iterations`` L-BFGS iterations per batch through a closure (full-batch training of
-the IQA sparse autoencoder, as the original's minFunc; one batch per epoch). Methods customise the step, not the
+the IQA sparse autoencoder, as UNIQUE's fminlbfgs; one batch per epoch). ``epochs: 0`` trains
+nothing and saves the start weights as ``model.pt`` (a pretrained network scored as it is,
+e.g. torchvision's ImageNet AlexNet as a paper-scale baseline). Methods customise the step, not the
 loop: ``loss_fn(model, images, labels) -> (loss, logits)`` (``logits`` None for a model that
 is not a classifier, such as the gradient VAE: no top-1 is then counted), ``parameters``
 (what trains) and, for methods with state of their own (ANT's noise generators), ``hooks``:
@@ -105,19 +107,14 @@ class TrainParams(Section):
     lbfgs_iterations: int = 20  # optimizer lbfgs: L-BFGS iterations per batch (strong-Wolfe line search)
 
     section: ClassVar[str] = "train"
-
-    @classmethod
-    def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(values.get("milestones"), list):
-            values["milestones"] = tuple(values["milestones"])
-        return values
+    tuple_fields: ClassVar[tuple[str, ...]] = ("milestones",)
 
     def validate(self, section: str = "train") -> None:
         def positive_int(name: str, minimum: int = 1) -> None:
             value = getattr(self, name)
             require(is_int(value) and value >= minimum, f"{section}.{name}", value, f"an integer >= {minimum}")
 
-        positive_int("epochs")
+        positive_int("epochs", 0)
         positive_int("batch_size")
         positive_int("step_size")
         positive_int("workers", 0)
@@ -127,7 +124,7 @@ class TrainParams(Section):
         require(self.optimizer != "lbfgs" or self.weight_decay == 0, f"{section}.weight_decay", self.weight_decay,
                 "0 with optimizer lbfgs (put any weight decay in the loss, as the sparse autoencoder does)")
         require(self.schedule in ("cosine", "step", "multistep", "constant"), f"{section}.schedule", self.schedule, "cosine | step | multistep | constant")
-        require(isinstance(self.milestones, tuple) and all(is_int(m) and 1 <= m < self.epochs for m in self.milestones)
+        require(isinstance(self.milestones, tuple) and all(is_int(m) and 1 <= m < max(self.epochs, 1) for m in self.milestones)
                 and list(self.milestones) == sorted(set(self.milestones)), f"{section}.milestones", self.milestones,
                 f"increasing epochs from 1 to epochs - 1 ({self.epochs - 1}) after which lr is multiplied by gamma")
         require((self.schedule == "multistep") == bool(self.milestones), f"{section}.milestones", self.milestones,
@@ -236,8 +233,8 @@ def build_optimizer(parameters: Iterable[nn.Parameter] | Iterable[dict[str, Any]
         raise ValueError("nothing to train: no parameter requires grad")
     if p.optimizer == "adam":
         return torch.optim.Adam(params, lr=p.lr, weight_decay=p.weight_decay)
-    if p.optimizer == "lbfgs":  # full-batch quasi-Newton (the sparse autoencoder's minFunc): history 100 and up to
-        # ~2.5 loss evaluations per iteration as minFunc's defaults (torch's own max_eval, 1.25 per iteration, cuts iterations short)
+    if p.optimizer == "lbfgs":  # full-batch quasi-Newton (the sparse autoencoder; UNIQUE's code calls fminlbfgs): history
+        # 100 and up to 3 loss evaluations per iteration (torch's own max_eval, 1.25 per iteration, cuts iterations short)
         return torch.optim.LBFGS(params, lr=p.lr, max_iter=p.lbfgs_iterations, max_eval=3 * p.lbfgs_iterations, history_size=100,
                                  line_search_fn="strong_wolfe")
     return torch.optim.SGD(params, lr=p.lr, momentum=p.momentum, nesterov=p.nesterov and p.momentum > 0, weight_decay=p.weight_decay)
@@ -304,9 +301,11 @@ class InferenceModel(nn.Module):
 
 
 def inference_model(model: nn.Module, device: torch.device | None = None) -> InferenceModel:
-    """An eval-mode copy of ``model`` on ``device`` for scoring: batch norm folded into the
-    convolution before it (``torch.fx`` fusion) where the network can be traced, and
-    channels_last memory (on the CPU and on CUDA), in float32. ``model`` is left untouched.
+    """An eval-mode copy of ``model`` on ``device`` for scoring: every submodule with an
+    ``inference_form()`` replaced by it (DeepCorrect's corrected layers: the same function
+    without gathering channels), batch norm folded into the convolution before it
+    (``torch.fx`` fusion) where the network can be traced, and channels_last memory (on the
+    CPU and on CUDA), in float32. ``model`` is left untouched.
 
     On this project's 2-core CPU the default network scores about 2.5x faster this way
     (``benchmarks/evaluation.py``). Folding changes the float rounding of the logits, so a
@@ -320,11 +319,16 @@ def inference_model(model: nn.Module, device: torch.device | None = None) -> Inf
 
     was_training = model.training
     model.eval()
-    try:
-        net, folded = fuse(model, inplace=False), True
-    except Exception:  # noqa: BLE001 -- a network fx cannot trace (data-dependent control flow) is scored unfused
-        net, folded = copy.deepcopy(model), False
+    net = copy.deepcopy(model)
     model.train(was_training)
+    for name, module in list(net.named_modules()):
+        if hasattr(module, "inference_form"):
+            parent, _, child = name.rpartition(".")
+            setattr(net.get_submodule(parent) if parent else net, child, module.inference_form())
+    try:
+        net, folded = fuse(net, inplace=True), True
+    except Exception:  # noqa: BLE001 -- a network fx cannot trace (data-dependent control flow) is scored unfused
+        folded = False
     device = device or next(model.parameters()).device
     net = net.to(device, memory_format=torch.channels_last).eval()
     return InferenceModel(net, channels_last=True, folded=folded).eval()
@@ -426,7 +430,7 @@ def train(
     if cuda and p.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(parameters if parameters is not None else model.parameters(), p)
-    schedule = build_schedule(optimizer, p)
+    schedule = build_schedule(optimizer, p) if p.epochs else None
     loss_fn = loss_fn or cross_entropy_loss(p.label_smoothing)
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and p.amp)
     generator = torch.Generator().manual_seed(p.seed + 7919 * rank)

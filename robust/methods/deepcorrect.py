@@ -50,6 +50,7 @@ whose count reproduces the seed's 2,816,848 trainable parameters exactly, on the
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -93,13 +94,7 @@ class RankingSettings(Section):
     curves: tuple[int, ...] = CURVE_PERCENTS
 
     section: ClassVar[str] = "methods.deepcorrect.ranking"
-
-    @classmethod
-    def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
-        for key in ("curves", "bases"):
-            if isinstance(values.get(key), list):
-                values[key] = tuple(values[key])
-        return values
+    tuple_fields: ClassVar[tuple[str, ...]] = ("curves", "bases")
 
     def validate(self, section: str) -> None:
         require(is_int(self.batch_size) and self.batch_size >= 1, f"{section}.batch_size", self.batch_size, "an integer >= 1")
@@ -162,13 +157,7 @@ class DeepCorrectSettings(Section):
     ranking: dict[str, Any] = field(default_factory=dict)
 
     section: ClassVar[str] = "methods.deepcorrect"
-
-    @classmethod
-    def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
-        for key in ("fraction", "unit_kernels"):
-            if isinstance(values.get(key), list):
-                values[key] = tuple(values[key])
-        return values
+    tuple_fields: ClassVar[tuple[str, ...]] = ("fraction", "unit_kernels")
 
     def validate(self, section: str) -> None:
         require(is_int(self.layers) and self.layers >= 1, f"{section}.layers", self.layers, "an integer >= 1")
@@ -257,6 +246,78 @@ class CorrectedConv(CorrectionWrapper):
         z = self.conv(x)
         zc = z.index_select(1, self.fix)
         return self.norm(z).index_copy(1, self.fix, self.bn_fix(zc + self.unit(zc)))
+
+    @torch.no_grad()
+    def inference_form(self) -> nn.Module:
+        """The same function in eval mode without gathering or scattering channels (for
+        :func:`robust.engine.inference_model`). Every batch norm is an affine map, so with
+        ``z' = scale * conv(x) + shift`` (the frozen BN, and the corrected channels' own BN, folded
+        into the conv) the layer is ``z' + unit'(z')``: ``unit'`` is the unit with its first conv
+        reading all C channels of ``z'`` (zero weights on the uncorrected ones; the cifar unit's
+        input BN and the un-scaling of ``z'`` folded in) and its last conv writing all C
+        channels (zero rows elsewhere, the corrected channels' BN scale folded in). Exact up to
+        float rounding (tested)."""
+        channels = self.conv.out_channels
+        scale, shift = _affine(self.norm, channels)
+        fix_scale, fix_shift = _affine(self.bn_fix, len(self.fix))
+        if bool((fix_scale == 0).any()):  # z' cannot be un-scaled: keep the gathering form
+            return self
+        scale[self.fix], shift[self.fix] = fix_scale, fix_shift
+        conv = copy.deepcopy(self.conv)
+        bias = conv.bias if conv.bias is not None else torch.zeros(channels)
+        conv.weight.mul_(scale.view(-1, 1, 1, 1))
+        conv.bias = nn.Parameter(bias * scale + shift)
+        layers = [copy.deepcopy(m) for m in self.unit]
+        in_scale, in_shift = 1 / fix_scale, -fix_shift / fix_scale  # z_fix = (z'_fix - shift) / scale
+        if isinstance(layers[0], nn.BatchNorm2d):  # the cifar unit's input BN, applied to z_fix
+            bn_scale, bn_shift = _affine(layers.pop(0), len(self.fix))
+            in_scale, in_shift = in_scale * bn_scale, in_shift * bn_scale + bn_shift
+        first = layers[0]
+        if first.kernel_size != (1, 1):
+            raise ValueError("an affine input folds exactly only into a 1x1 conv (a shift would be zero-padded at the borders)")
+        first.bias = nn.Parameter(first.weight.flatten(1) @ in_shift + (first.bias if first.bias is not None else 0))
+        first.weight.mul_(in_scale.view(1, -1, 1, 1))
+        layers[0] = _widen(first, self.fix, channels, inputs=True)
+        layers[-1] = _widen(layers[-1], self.fix, channels, inputs=False, scale=fix_scale)
+        return FoldedCorrection(conv, nn.Sequential(*layers)).eval()
+
+
+def _affine(norm: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch norm (eval mode) as ``scale * z + shift`` per channel; an identity as (1, 0)."""
+    if isinstance(norm, nn.BatchNorm2d):
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        return scale.detach().clone(), (norm.bias - norm.running_mean * scale).detach().clone()
+    return torch.ones(channels), torch.zeros(channels)
+
+
+def _widen(conv: nn.Conv2d, fix: torch.Tensor, channels: int, inputs: bool, scale: torch.Tensor | None = None) -> nn.Conv2d:
+    """``conv`` over (``inputs``) or onto all ``channels``, its weights at the ``fix`` positions and
+    zeros elsewhere; output rows (and bias) multiplied by ``scale`` when given."""
+    cin, cout = (channels, conv.out_channels) if inputs else (conv.in_channels, channels)
+    wide = nn.Conv2d(cin, cout, conv.kernel_size, conv.stride, conv.padding, bias=True)
+    wide.weight.zero_()
+    wide.bias.zero_()
+    bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
+    if inputs:
+        wide.weight[:, fix] = conv.weight
+        wide.bias.copy_(bias)
+    else:
+        factor = scale if scale is not None else torch.ones(len(fix))
+        wide.weight[fix] = conv.weight * factor.view(-1, 1, 1, 1)
+        wide.bias[fix] = bias * factor
+    return wide
+
+
+class FoldedCorrection(nn.Module):
+    """:meth:`CorrectedConv.inference_form`: ``conv(x) + unit(conv(x))``, both batch norms folded in."""
+
+    def __init__(self, conv: nn.Conv2d, unit: nn.Sequential) -> None:
+        super().__init__()
+        self.conv, self.unit = conv, unit
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.conv(x)
+        return z + self.unit(z)
 
 
 # -- activation cache --------------------------------------------------------------------------

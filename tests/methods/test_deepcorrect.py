@@ -303,3 +303,51 @@ def test_ranked_layers_per_base_and_their_errors():
         dc.DeepCorrectSettings.from_dict({"layers": 3, "fraction": [0.5, 0.5]})
     with pytest.raises(ParamError, match="unit_kernels"):
         dc.DeepCorrectSettings.from_dict({"unit_kernels": [4]})
+
+
+def _perturbed(model: Classifier, seed: int) -> Classifier:
+    """``model`` with its trainable units / BN moved off their start and random BN statistics, so
+    every folded term of the inference form matters."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.2 * torch.randn(p.shape, generator=g))
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(0.3 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
+    return model.eval()
+
+
+@pytest.mark.parametrize(("arch", "settings"), [
+    ("deepcorrect_net", dc.DeepCorrectSettings(layers=3, fraction=0.5, unit="cifar", unit_width=8)),
+    ("alexnet_small", dc.DeepCorrectSettings(layers=5, fraction=SEED_FRACTIONS, unit="cw")),
+    ("alexnet_small", dc.DeepCorrectSettings(layers=2, fraction=0.5, unit="bottleneck")),
+])
+def test_inference_form_is_exact_in_eval_mode_and_gathers_no_channels(trained, arch, settings):
+    from robust.engine import evaluate, inference_model
+
+    root, _, _ = trained
+    torch.manual_seed(0)
+    model = create(arch, 12, image_size=32, width=0.125)
+    channels = [model.net.get_submodule(layer.conv).out_channels for layer in layout(model.net).layers]
+    ranking = {"layers": {f"conv{k}": {"order": torch.randperm(c).tolist()} for k, c in enumerate(channels, start=1)}}
+    dc.correct(model, ranking, settings)
+    model = _perturbed(model, 1)
+    fast = inference_model(model, torch.device("cpu"))
+    assert not any(isinstance(m, dc.CorrectedConv) for m in fast.modules())  # every corrected layer replaced (no index_select / index_copy)
+    x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        reference, folded = model(x), fast(x)
+    assert torch.allclose(reference, folded, rtol=1e-4, atol=1e-5 * float(reference.abs().max()))
+    # the same top-1 decisions on every test set it is scored on (here the fixture's clean test and val splits)
+    from robust.data.loader import make_loader
+
+    for split in ("test", "val"):
+        scored = evaluate(model, root / "clean" / split, batch_size=8, desc=False, per_image=True)["correct"]
+        eager = np.zeros_like(scored)
+        with torch.no_grad():
+            for images, labels, index in make_loader(root / "clean" / split, 8, with_index=True):
+                eager[index.numpy()] = (model(images).argmax(1) == labels).numpy()
+        assert np.array_equal(scored, eager)
