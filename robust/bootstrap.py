@@ -15,8 +15,16 @@ normaliser's resampled errors, mCE and relative mCE (percent, :func:`robust.metr
 formulas). Intervals are the 2.5 / 97.5 percentiles. A difference from the control is
 significant when its interval excludes 0.
 
-What the interval does not hold: training-seed variation (one seed per model; see
-``replicas`` in the issue tracker) and the choice of test images beyond resampling them.
+**Training seeds (two levels).** An entry run at several training seeds (its replicates,
+:func:`robust.methods.common.replicate_groups`) is resampled at two levels: each resample
+draws the seeds (with replacement, seeded by ``(seed, number of seeds)``) and the images,
+and the entry's statistic is the mean over the drawn seeds of each seed's statistic on the
+drawn images. Two entries with the same number of seeds are paired seed by seed (seed k of
+one with seed k of the other, the same draws), so a difference's interval holds both the
+images' and the training seeds' variation. Each difference also says in how many seeds its
+verdict holds: for each seed alone, whether that seed's image-level interval gives the same
+verdict (significant on the same side, or not significant) as the pooled one. An entry with
+one seed is resampled over images only, and its interval does not hold seed variation.
 """
 
 from __future__ import annotations
@@ -111,18 +119,68 @@ def difference(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> dict
     return out
 
 
+def _verdict(entry: dict[str, Any], value: float) -> str:
+    """``higher`` / ``lower`` (significant, by the sign of ``value``) or ``none``."""
+    return ("higher" if value > 0 else "lower") if entry["significant"] else "none"
+
+
+def seed_draws(seeds: int, resamples: int, seed: int) -> np.ndarray:
+    """Which of ``seeds`` training seeds each resample draws (int ``[B, seeds]``, with replacement),
+    seeded by ``(seed, seeds)``: every entry with that many seeds gets the same draws (paired)."""
+    return np.random.default_rng([seed, 7919, seeds]).integers(0, seeds, size=(resamples, seeds))
+
+
+def _pooled(runs: list[dict[str, np.ndarray]], draws: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Per resample, the mean over the drawn seeds of each seed's statistic (one seed: itself)."""
+    if len(runs) == 1 or draws is None:
+        return dict(runs[0])
+    out = {}
+    for key in runs[0]:
+        if all(key in r for r in runs):
+            stacked = np.stack([r[key] for r in runs])  # [seeds, B]
+            out[key] = np.take_along_axis(stacked, draws.T, axis=0).mean(axis=0)
+    return out
+
+
 def intervals(correct: Mapping[str, Mapping[str, np.ndarray]], normaliser: str | None, control: str | None,
-              resamples: int = 1000, seed: int = 0, pairs: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
-    """``models``: per model, ``intervals`` (statistic -> [low, high]) and, when a control model
-    is given, ``vs_control`` (statistic -> ``{"interval": [low, high], "significant": bool}`` of
-    model minus control, per resample); ``pairs``: the same for each ``(a, b)`` asked, keyed
-    ``"a - b"``. Statistics are fractions for top-1 and percent for (relative) mCE."""
-    top1 = {model: resampled_top1(sets, resamples, seed) for model, sets in correct.items()}
-    norm = top1.get(normaliser) if normaliser else None
-    stats = {model: model_statistics(values, norm) for model, values in top1.items()}
+              resamples: int = 1000, seed: int = 0, pairs: tuple[tuple[str, str], ...] = (),
+              groups: Mapping[str, list[str]] | None = None) -> dict[str, Any]:
+    """``models``: per entry, ``intervals`` (statistic -> [low, high]), ``seeds`` and, when a control
+    model is given, ``vs_control``; ``pairs``: each ``(a, b)`` asked, keyed ``"a - b"``. A
+    difference is ``{"interval": [low, high], "significant": bool, "seeds": n, "holds": k}``
+    (the verdict holds in k of n seeds; see the module doc). ``groups``: entry -> its runs in
+    seed order (default: every run alone). Statistics are fractions for top-1 and percent for
+    (relative) mCE. The normaliser's errors are the mean over its runs, resampled over images."""
+    groups = {entry: [r for r in runs if r in correct] for entry, runs in (groups or {m: [m] for m in correct}).items()}
+    groups = {entry: runs for entry, runs in groups.items() if runs}
+    top1 = {run: resampled_top1(sets, resamples, seed) for run, sets in correct.items()}
+    norm = None
+    if normaliser in groups:
+        norm_runs = [top1[r] for r in groups[normaliser]]
+        norm = {key: np.mean([t[key] for t in norm_runs], axis=0) for key in norm_runs[0]}
+    runs = {run: model_statistics(values, norm) for run, values in top1.items()}
+    draws = {n: seed_draws(n, resamples, seed) for n in {len(r) for r in groups.values()} if n > 1}
+    pooled = {entry: _pooled([runs[r] for r in members], draws.get(len(members))) for entry, members in groups.items()}
+
+    def compare(a: str, b: str) -> dict[str, dict[str, Any]]:
+        ra, rb = groups[a], groups[b]
+        if len(ra) == len(rb) > 1:  # paired seed by seed, the same seed draws
+            diffs = [{k: runs[x][k] - runs[y][k] for k in runs[x] if k in runs[y]} for x, y in zip(ra, rb)]
+            out = difference(_pooled(diffs, draws[len(ra)]), {k: 0.0 for k in diffs[0]})
+            per_seed = list(zip(ra, rb))
+        else:  # one side has one seed: its run pairs with each seed of the other
+            out = difference(pooled[a], pooled[b])
+            per_seed = [(x, rb[0]) for x in ra] if len(rb) == 1 else [(ra[0], y) for y in rb]
+        for key, entry in out.items():
+            value = float(np.nanmedian(pooled[a][key] - pooled[b][key]))
+            verdicts = [_verdict(difference({key: runs[x][key]}, {key: runs[y][key]})[key], float(np.nanmedian(runs[x][key] - runs[y][key])))
+                        for x, y in per_seed]
+            entry.update(seeds=len(per_seed), holds=sum(v == _verdict(entry, value) for v in verdicts))
+        return out
+
     models: dict[str, dict[str, Any]] = {}
-    for model, values in stats.items():
-        models[model] = {"intervals": {k: interval(v) for k, v in values.items()}}
-        if control in stats and model != control:
-            models[model]["vs_control"] = difference(values, stats[control])
-    return {"models": models, "pairs": {f"{a} - {b}": difference(stats[a], stats[b]) for a, b in pairs if a in stats and b in stats}}
+    for entry, values in pooled.items():
+        models[entry] = {"intervals": {k: interval(v) for k, v in values.items()}, "seeds": len(groups[entry])}
+        if control in pooled and entry != control:
+            models[entry]["vs_control"] = compare(entry, control)
+    return {"models": models, "pairs": {f"{a} - {b}": compare(a, b) for a, b in pairs if a in pooled and b in pooled}}

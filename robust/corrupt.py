@@ -67,15 +67,10 @@ class CorruptParams(Section):
     suites: dict[str, list[str]] = field(default_factory=dict)
 
     section: ClassVar[str] = "corrupt"
-
-    @classmethod
-    def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
-        if "splits" in values:
-            require(isinstance(values["splits"], list), "corrupt.splits", values["splits"], "a list such as [test] or [val, test]")
-            values["splits"] = tuple(values["splits"])
-        return values
+    tuple_fields: ClassVar[tuple[str, ...]] = ("splits",)
 
     def validate(self, section: str = "corrupt") -> None:
+        require(isinstance(self.splits, tuple), f"{section}.splits", self.splits, "a list such as [test] or [val, test]")
         require(bool(self.splits) and set(self.splits) <= {"train", "val", "test"}, f"{section}.splits", list(self.splits), "a non-empty list of train, val, test")
         require(is_int(self.seed) and self.seed >= 0, f"{section}.seed", self.seed, "a non-negative integer")
         require(self.format in ("png", "jpg"), f"{section}.format", self.format, "png | jpg")

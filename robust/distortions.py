@@ -226,11 +226,11 @@ def get(name: str) -> Distortion:
     return DISTORTIONS[name]
 
 
-def configured_names(params: dict[str, Any]) -> list[str]:
+def configured_names(params: dict[str, Any], only: Sequence[str] | None = None) -> list[str]:
     """The distortion names selected by ``corrupt.suites`` of a params dict, in :data:`SUITES`
-    order (the order of test sets, report columns and IQA types)."""
+    order (the order of test sets, report columns and IQA types); ``only``: of these suites."""
     suites = (params.get("corrupt") or {}).get("suites") or {}
-    return [name for suite_name in SUITES for name in suites.get(suite_name) or []]
+    return [name for suite_name in SUITES if only is None or suite_name in only for name in suites.get(suite_name) or []]
 
 
 def built_test_sets(params: dict[str, Any], corrupt_root: Path) -> list[tuple[str, int]]:

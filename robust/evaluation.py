@@ -44,7 +44,7 @@ from torch import nn
 from tqdm import tqdm
 
 from robust.data.shards import built_levels, read_info, write_json  # noqa: F401 -- built_levels: used here and re-exported
-from robust.distortions import IMAGENET_C, built_test_sets, configured_names
+from robust.distortions import IMAGENET_C, SUITES, configured_names
 from robust.engine import evaluate, inference_model, init_distributed, pick_device
 from robust.methods import benchmark_distortions, is_classifier, load_model
 from robust.metrics import ALEXNET_IMAGENET_C, mce_report
@@ -60,6 +60,7 @@ class EvaluateParams(Section):
     """The ``evaluate:`` section: how models are scored and what CE divides by."""
 
     normaliser: str | None = "alexnet_small"
+    suites: tuple[str, ...] = ("imagenet_c", "imagenet_c_extra", "deepcorrect", "cure_tsr")  # of corrupt.suites: what classifiers are scored on
     baseline: str = "pipeline"
     force_baseline: bool = False
     control: str | None = None  # the models: entry trained like the methods on clean data only
@@ -71,8 +72,11 @@ class EvaluateParams(Section):
     amp: bool = False
 
     section: ClassVar[str] = "evaluate"
+    tuple_fields: ClassVar[tuple[str, ...]] = ("suites",)
 
     def validate(self, section: str = "evaluate") -> None:
+        require(isinstance(self.suites, tuple) and set(self.suites) <= set(SUITES), f"{section}.suites", self.suites,
+                f"a list of suites of corrupt.suites ({', '.join(SUITES)})")
         require(self.baseline in ("pipeline", "alexnet-imagenet-c"), f"{section}.baseline", self.baseline,
                 "pipeline (the normaliser model) | alexnet-imagenet-c (published AlexNet errors, for real ImageNet-C data)")
         require(isinstance(self.force_baseline, bool), f"{section}.force_baseline", self.force_baseline,
@@ -233,21 +237,12 @@ def evaluate_from_params(params: dict[str, Any], name: str, clean: str | Path, c
     """The ``evaluate@<name>`` stage: the trained model on clean + every distortion of the
     selected suites -> ``out_dir/<name>.json`` (and ``correct_dir/<name>/correct.npz``)."""
     settings = EvaluateParams.from_dict(params.get("evaluate"))
+    if name not in (params.get("models") or {}) or not is_classifier(params, name):
+        raise ParamError(f"{name} is not a leaderboard classifier of models: (a study model, or an ra entry without benchmark), so it has no evaluation.",
+                         "score classifiers only; put models that a study's own stage reads in study_models: (an ra entry needs benchmark: imagenet_c to be a row).")
     model, counts = load_model(params, name, clean, Path(models_dir) / name / "model.pt")
     device = pick_device(settings.device)
-    names = benchmark_distortions(params, name, configured_names(params))
-    if not is_classifier(params, name):  # the gradient VAE's loss, an RA processor's own task (robust.methods.vae / .ra)
-        from robust.methods import METHODS
-
-        jobs = built_test_sets(params, Path(corrupt_root))
-        module = METHODS[params["models"][name]["method"]]
-        scored, per_image = module.evaluate(model, Path(clean), Path(corrupt_root), jobs, settings.batch_size, device)
-        result = {"model": name, "parameters": counts, **scored}
-        if correct_dir is not None:
-            save_arrays(Path(correct_dir) / name / getattr(module, "PER_IMAGE", "losses.npz"), per_image)
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        write_json(Path(out_dir) / f"{name}.json", result)
-        return result
+    names = benchmark_distortions(params, name, configured_names(params, settings.suites))
     rank, _ = init_distributed(device)  # under torchrun: each rank scores its shards, counts are summed
     model.to(device)
     correct: dict[str, np.ndarray] | None = {} if correct_dir is not None else None

@@ -60,20 +60,26 @@ def method_colours(names: list[str], methods: dict[str, str]) -> dict[str, Any]:
 
 
 def leaderboard(summary: dict[str, Any], methods: dict[str, str]) -> bytes | None:
-    """mCE per model, best (lowest) at the top, coloured by method."""
-    rows = sorted(((name, row["mce"]) for name, row in summary["models"].items() if row.get("mce") is not None), key=lambda r: r[1])
+    """mCE per model, best (lowest) at the top, coloured by method, with each row's 95 %
+    interval (over images, and over training seeds for rows run at several: their seed count
+    is in the label)."""
+    models = summary["models"]
+    rows = sorted(((name, row["mce"]) for name, row in models.items() if row.get("mce") is not None), key=lambda r: r[1])
     if not rows:
         return None
     plt = _pyplot()
     colours = method_colours([n for n, _ in rows], methods)
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
     names, values = [n for n, _ in rows][::-1], [v for _, v in rows][::-1]
-    ax.barh(names, values, color=[colours[n] for n in names])
-    for y, value in enumerate(values):
-        ax.text(value + 0.5, y, f"{value:.1f}", va="center")
+    bounds = [(models[n].get("intervals") or {}).get("mce") or [v, v] for n, v in zip(names, values)]
+    errors = np.array([[v - low for v, (low, _) in zip(values, bounds)], [high - v for v, (_, high) in zip(values, bounds)]])
+    labels = [f"{n} ({models[n]['seeds']} seeds)" if models[n].get("seeds", 1) > 1 else n for n in names]
+    ax.barh(labels, values, color=[colours[n] for n in names], xerr=np.clip(errors, 0, None), error_kw={"elinewidth": 0.8, "capsize": 2})
+    for y, (value, (_, high)) in enumerate(zip(values, bounds)):
+        ax.text(max(value, high) + 0.5, y, f"{value:.1f}", va="center", fontsize=7)
     ax.axvline(100, color="grey", lw=0.8, ls="--")
-    ax.set_xlabel(f"mCE (normaliser {summary.get('normaliser')} = 100; lower is better)")
-    ax.set_xlim(0, max(105, max(values) * 1.12))
+    ax.set_xlabel(f"mCE with its 95 % interval (normaliser {summary.get('normaliser')} = 100; lower is better)")
+    ax.set_xlim(0, max(105, max(max(v, b[1]) for v, b in zip(values, bounds)) * 1.12))
     handles = {methods.get(n, "baseline"): colours[n] for n in names}
     ax.legend([plt.Rectangle((0, 0), 1, 1, color=c) for c in handles.values()], list(handles), loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, title="method")
     ax.set_title("Leaderboard: mean corruption error over the 15 ImageNet-C corruptions")

@@ -29,7 +29,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import vmap
 from tqdm import tqdm
@@ -252,11 +251,12 @@ def extract_from_params(params: dict[str, Any], clean: str | Path, corrupt_root:
     import time
 
     from robust.methods import is_classifier, load_model
+    from robust.methods.common import model_entries
 
     p = GradientParams.from_dict(params.get("gradients"))
     clean, corrupt_root, out = Path(clean), Path(corrupt_root), Path(out)
-    if p.model not in (params.get("models") or {}) or is_classifier(params, p.model):
-        raise ParamError(f"gradients.model is {p.model!r}, which is not a models: entry with method: vae.", "add models.vae (method: vae, arch: vae) and name it here.")
+    if p.model not in model_entries(params) or is_classifier(params, p.model):
+        raise ParamError(f"gradients.model is {p.model!r}, which is not a study_models: entry with method: vae.", "add study_models.vae (method: vae, arch: vae) and name it here.")
     weights = Path(models_dir) / p.model / "model.pt"
     model, _ = load_model(params, p.model, clean, weights)
     device = pick_device((params.get("evaluate") or {}).get("device", "auto"))

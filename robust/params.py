@@ -67,6 +67,7 @@ class Section:
     builds the dataclass and runs ``validate``, so every bad value is one clear error."""
 
     section: ClassVar[str] = ""
+    tuple_fields: ClassVar[tuple[str, ...]] = ()  # fields whose YAML list becomes a tuple (frozen, hashable)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None, section: str | None = None):  # type: ignore[no-untyped-def]
@@ -80,8 +81,8 @@ class Section:
 
     @classmethod
     def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
-        """Turn YAML values into field types (lists into tuples...) before construction."""
-        return values
+        """Turn YAML values into field types before construction: the lists of ``tuple_fields`` into tuples."""
+        return {k: tuple(v) if k in cls.tuple_fields and isinstance(v, list) else v for k, v in values.items()}
 
     def validate(self, section: str) -> None:
         """Raise :class:`ParamError` for an invalid value."""
@@ -114,12 +115,7 @@ class DataParams(Section):
     partition: int = 1  # sun397: the official Training_0N / Testing_0N lists (1-10)
 
     section: ClassVar[str] = "data"
-
-    @classmethod
-    def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(values.get("exclude_classes"), list):
-            values["exclude_classes"] = tuple(values["exclude_classes"])
-        return values
+    tuple_fields: ClassVar[tuple[str, ...]] = ("exclude_classes",)
 
     def validate(self, section: str = "data") -> None:
         require(self.source in SOURCES, "data.source", self.source, " | ".join(SOURCES))

@@ -33,9 +33,10 @@ from robust.data.shards import write_json
 from robust.engine import inference_model, pick_device
 from robust.errors import ParamError
 from robust.methods import context, is_classifier, load_model
-from robust.methods.ra import RASettings
+from robust.methods.common import model_entries
+from robust.methods.ra import MODES, RASettings, restored_scores
 from robust.params import Section, is_int, require
-from robust.restoration import Task, eval_seeds, quality
+from robust.restoration import TASKS, Task, eval_seeds
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,7 @@ class TableParams(Section):
     device: str = "auto"
 
     section: ClassVar[str] = "restoration"
-
-    @classmethod
-    def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(values.get("recognisers"), list):
-            values["recognisers"] = tuple(values["recognisers"])
-        return values
+    tuple_fields: ClassVar[tuple[str, ...]] = ("recognisers",)
 
     def validate(self, section: str) -> None:
         require(isinstance(self.recognisers, tuple) and len(self.recognisers) >= 1 and all(isinstance(r, str) for r in self.recognisers),
@@ -65,15 +61,17 @@ class TableParams(Section):
 
 
 def processors(params: dict[str, Any], clean_dir: Path) -> dict[tuple[Task, int], list[tuple[str, RASettings]]]:
-    """The ``method: ra`` entries, grouped by task and evaluation seed (the same degraded test
-    images), in ``models:`` order."""
+    """The ``method: ra`` entries of ``models:`` and ``study_models:``, grouped by task and
+    evaluation seed (the same degraded test images): tasks in :data:`~robust.restoration.TASKS`
+    order, entries in mode order (plain first)."""
     groups: dict[tuple[Task, int], list[tuple[str, RASettings]]] = {}
-    for name, spec in (params.get("models") or {}).items():
-        if (spec or {}).get("method") == "ra":
+    for name, spec in model_entries(params).items():
+        if spec.get("method") == "ra":
             ctx, _ = context(params, name, clean_dir)
             settings = RASettings.from_dict(ctx.settings, f"models.{name}")
             groups.setdefault((settings.task_spec(), settings.seed), []).append((name, settings))
-    return groups
+    order = sorted(groups, key=lambda key: (TASKS.index(key[0].name) if key[0].name in TASKS else len(TASKS), key[1]))
+    return {key: sorted(groups[key], key=lambda entry: MODES.index(entry[1].mode)) for key in order}
 
 
 def check_recognisers(params: dict[str, Any], names: tuple[str, ...]) -> None:
@@ -110,26 +108,11 @@ def _difference(a: np.ndarray, b: np.ndarray, indices: np.ndarray | None) -> dic
     return {"value": float(diff.mean()), "interval": bounds, "significant": bounds is not None and (bounds[0] > 0 or bounds[1] < 0)}
 
 
-@torch.no_grad()
 def _score(images: torch.Tensor, labels: torch.Tensor, clean: torch.Tensor | None, recognisers: dict[str, torch.nn.Module], batch: int,
            device: torch.device, make: Any) -> dict[str, np.ndarray]:
-    """Per image: each recogniser's top-1 hit on ``make(batch) -> (restored, shown)``, and
-    PSNR / SSIM of ``restored`` against ``clean`` (when given)."""
-    hits: dict[str, list[np.ndarray]] = {name: [] for name in recognisers}
-    psnr, ssim = [], []
-    for start in range(0, len(images), batch):
-        restored, shown = make(images[start:start + batch].to(device))
-        target = labels[start:start + batch]
-        for name, net in recognisers.items():
-            hits[name].append((net(shown).argmax(1).cpu() == target).numpy())
-        if clean is not None:
-            p, s = quality(restored.cpu(), clean[start:start + batch])
-            psnr.append(p)
-            ssim.append(s)
-    out = {name: np.concatenate(v) for name, v in hits.items()}
-    if clean is not None:
-        out["psnr"], out["ssim"] = np.concatenate(psnr), np.concatenate(ssim)
-    return out
+    """:func:`~robust.methods.ra.restored_scores` over ``images`` in batches of ``batch``."""
+    chunks = ((images[i:i + batch], labels[i:i + batch], None if clean is None else clean[i:i + batch]) for i in range(0, len(images), batch))
+    return restored_scores(chunks, recognisers, make, device)
 
 
 def tables_from_params(params: dict[str, Any], clean_dir: str | Path, models_dir: str | Path, out_path: str | Path) -> dict[str, Any]:
@@ -137,6 +120,7 @@ def tables_from_params(params: dict[str, Any], clean_dir: str | Path, models_dir
     settings = TableParams.from_dict(params.get("restoration"))
     clean_dir, models_dir = Path(clean_dir), Path(models_dir)
     groups = processors(params, clean_dir)
+    entry_specs = model_entries(params)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if not groups:  # a pipeline without seed 002: an empty summary (the report leaves the section out)
@@ -170,7 +154,7 @@ def tables_from_params(params: dict[str, Any], clean_dir: str | Path, models_dir
             for name, entry in entries:
                 model, _ = load_model(params, name, clean_dir, models_dir / name / "model.pt")
                 model.to(device).eval()
-                summary["trained_with"][name] = params["models"][name]["base"]
+                summary["trained_with"][name] = entry_specs[name]["base"]
                 rows[name] = _score(inputs, labels, images, recognisers, settings.batch_size, device, model.restore)
                 bar.update()
         labels_of = {"none": "none"} | {name: entry.mode for name, entry in entries}
@@ -185,9 +169,10 @@ def tables_from_params(params: dict[str, Any], clean_dir: str | Path, models_dir
         table["transfer"] = {}
         for name, entry in entries:
             if entry.mode != "plain" and plain is not None:
-                others = [r for r in settings.recognisers if r != params["models"][name]["base"]]
+                own = entry_specs[name]["base"]
+                others = [r for r in settings.recognisers if r != own]
                 gains = table["rows"][name]["vs_plain"]
-                table["transfer"][name] = {"on_own_recogniser": gains[params["models"][name]["base"]] if params["models"][name]["base"] in gains else None,
+                table["transfer"][name] = {"on_own_recogniser": gains[own] if own in gains else None,
                                            "others_significantly_better": sum(1 for r in others if gains[r]["significant"] and gains[r]["value"] > 0),
                                            "others": len(others)}
         summary["tasks"][task.name if task.name not in summary["tasks"] else f"{task.name}-{len(summary['tasks'])}"] = table

@@ -117,6 +117,61 @@ def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None, interval
     return out
 
 
+def mean_eval(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One evaluation result averaged over the runs of an entry (its training seeds): every
+    number is the mean over the runs (an integer that all runs share stays as it is), anything
+    else the first run's. Clean top-1, CE, mCE and relative mCE are linear in the errors, so
+    the pooled entry's are the means of its seeds'."""
+    first = results[0]
+    if isinstance(first, dict):
+        return {key: mean_eval([r[key] for r in results]) if all(isinstance(r, dict) and key in r for r in results) else value
+                for key, value in first.items()}
+    if isinstance(first, (int, float)) and not isinstance(first, bool) and all(isinstance(r, (int, float)) for r in results):
+        if isinstance(first, int) and all(r == first for r in results):
+            return first
+        return float(np.mean(results))
+    return first
+
+
+def run_groups(models: dict[str, Any], evaluated: list[str]) -> dict[str, list[str]]:
+    """Entry -> its evaluated runs in seed order (replicates pooled with their entry, in
+    ``models:`` order); an evaluated run that no entry names stands alone."""
+    from robust.methods.common import replicate_groups
+
+    groups = {entry: [r for r in runs if r in evaluated] for entry, runs in replicate_groups(models).items()}
+    grouped = {r for runs in groups.values() for r in runs}
+    return {**{e: runs for e, runs in groups.items() if runs}, **{r: [r] for r in evaluated if r not in grouped}}
+
+
+def add_seed_spread(summary: dict[str, Any], runs_evals: dict[str, dict[str, Any]], groups: dict[str, list[str]], normaliser: str | None) -> None:
+    """Each entry's number of seeds; for one with several, its runs and each run's clean top-1
+    and mCE (``per_seed``) and their standard deviation over the seeds (``seed_sd``)."""
+    per_run = summarise(runs_evals, normaliser)["models"]
+    for entry, row in summary["models"].items():
+        runs = groups.get(entry, [entry])
+        row["seeds"] = len(runs)
+        if len(runs) > 1:
+            row["per_seed"] = {"runs": runs, **{key: [per_run[r].get(key) for r in runs] for key in ("clean_top1", "mce")}}
+            row["seed_sd"] = {key: float(np.std(values, ddof=1)) for key, values in row["per_seed"].items()
+                              if key != "runs" and all(v is not None for v in values)}
+
+
+def seed_spread_lines(summary: dict[str, Any]) -> list[str]:
+    """The measured seed-to-seed spread of mCE, beside the image-level interval it adds to."""
+    rows = {name: row for name, row in summary["models"].items() if (row.get("seed_sd") or {}).get("mce") is not None}
+    if not rows:
+        return ["", "Every row is one training seed (`seeds` 1): its interval holds the test images' variation only."]
+    spreads = [row["seed_sd"]["mce"] for row in rows.values()]
+    seeds = sorted({row["seeds"] for row in rows.values()})
+    single = [row for row in summary["models"].values() if row.get("seeds", 1) == 1 and (row.get("intervals") or {}).get("mce")]
+    half = float(np.median([(r["intervals"]["mce"][1] - r["intervals"]["mce"][0]) / 2 for r in single])) if single else None
+    return ["", f"Seed-to-seed spread of mCE (standard deviation over {'/'.join(map(str, seeds))} training seeds, points): "
+            + ", ".join(f"`{name}` {row['seed_sd']['mce']:.2f}" for name, row in rows.items())
+            + f"; median {float(np.median(spreads)):.2f}" + (f", against a median half-width of {half:.2f} for the one-seed rows' "
+                                                                "image-only 95 % intervals." if half is not None else ".")
+            + " Rows with one seed do not hold this variation: a difference smaller than it needs several seeds."]
+
+
 def _cell(value: float | None, scale: float = 1.0, digits: int = 1) -> str:
     """A table cell: ``value * scale`` with ``digits`` decimals, ``-`` when missing."""
     return "-" if value is None else f"{value * scale:.{digits}f}"
@@ -157,12 +212,19 @@ def _change(row: dict[str, Any], control: dict[str, Any] | None, key: str, scale
     versus = versus if versus is not None else (row.get("vs_control") or {}).get(key)
     if versus and versus.get("interval"):
         low, high = versus["interval"]
-        text += f" [{low * scale:+.1f}, {high * scale:+.1f}]" + ("" if versus["significant"] else " n.s.")
+        text += f" [{low * scale:+.1f}, {high * scale:+.1f}]" + ("" if versus["significant"] else " n.s.") + _holds(versus)
     return text
 
 
+def _holds(versus: dict[str, Any]) -> str:
+    """`` (1 seed)`` or `` (3 seeds, holds in 2)``: in how many training seeds the verdict holds."""
+    seeds = versus.get("seeds", 1)
+    return " (1 seed)" if seeds <= 1 else f" ({seeds} seeds, holds in {versus.get('holds', 0)})"
+
+
 def _of_method(models: dict[str, Any], method: str) -> dict[str, dict[str, Any]]:
-    return {name: spec for name, spec in models.items() if isinstance(spec, dict) and spec.get("method") == method}
+    """The entries of ``method`` (not their replicates: an entry's row pools its seeds)."""
+    return {name: spec for name, spec in models.items() if isinstance(spec, dict) and spec.get("method") == method and "replicate" not in spec}
 
 
 def deepcorrect_table(summary: dict[str, Any], models: dict[str, Any]) -> list[str]:
@@ -384,7 +446,7 @@ def _pair_cell(summary: dict[str, Any], key: str) -> str:
     value = (rows[a].get("mce") or 0) - (rows[b].get("mce") or 0)
     entry = summary["pairs"][key]["mce"]
     low, high = entry["interval"]
-    return f"`{a}` - `{b}` {value:+.1f} [{low:+.1f}, {high:+.1f}]" + ("" if entry["significant"] else " n.s.")
+    return f"`{a}` - `{b}` {value:+.1f} [{low:+.1f}, {high:+.1f}]" + ("" if entry["significant"] else " n.s.") + _holds(entry)
 
 
 def noise_table(summary: dict[str, Any], models: dict[str, Any]) -> list[str]:
@@ -585,15 +647,18 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: 
     lines += [f"Top-1 in percent; CE / mCE relative to `{norm}` = 100 (its own mCE is 100 by definition)." if norm else
               "No normaliser was evaluated, so CE / mCE are not available.", ""]
     if any(row.get("intervals") for row in models.values()):
-        lines += ["[low, high]: 95 % paired bootstrap interval over the test images (images resampled, training seed fixed); "
-                  "`n.s.`: a difference from the control whose interval contains 0.", ""]
+        lines += ["[low, high]: 95 % paired bootstrap interval over the test images, and for a row run at several training seeds "
+                  "(`seeds`) over those seeds too (two levels; the row is their mean); `n.s.`: a difference whose interval contains 0; "
+                  "`holds in k`: in how many of the seeds, each alone, the difference gives the same verdict.", ""]
     lines += constants_lines(summary.get("constants") or {}) + no_signal_lines(summary.get("no_signal") or [])
-    lines += ["| model | clean top-1 | clean top-5 | corrupted top-1 (15 x 5) | mCE | relative mCE | mCE (4 extra) |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    extra = any(row.get("mce_extra") is not None for row in models.values())  # the 4 extra corruptions were scored (evaluate.suites)
+    lines += ["| model | seeds | clean top-1 | clean top-5 | corrupted top-1 (15 x 5) | mCE | relative mCE |" + (" mCE (4 extra) |" if extra else ""),
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if extra else "")]
     for name, row in models.items():
-        lines.append(f"| {name} | {_with_interval(row, 'clean_top1', 100)} | {_pct(row['clean_top5'])} | {_with_interval(row, 'imagenet_c_top1', 100)} | "
-                     f"{_with_interval(row, 'mce')}{_partial(row, 'mce_over')} | {_with_interval(row, 'relative_mce')}{_partial(row, 'relative_mce_over')} | "
-                     f"{_cell(row.get('mce_extra'))} |")
+        lines.append(f"| {name} | {row.get('seeds', 1)} | {_with_interval(row, 'clean_top1', 100)} | {_pct(row['clean_top5'])} | "
+                     f"{_with_interval(row, 'imagenet_c_top1', 100)} | {_with_interval(row, 'mce')}{_partial(row, 'mce_over')} | "
+                     f"{_with_interval(row, 'relative_mce')}{_partial(row, 'relative_mce_over')} |" + (f" {_cell(row.get('mce_extra'))} |" if extra else ""))
+    lines += seed_spread_lines(summary)
     if figures:
         lines += ["", "## Figures", ""] + [f"![{name}]({FIGURES}/{name}.png)" for name in figures]
     if any("ce" in row for row in models.values()):
@@ -713,7 +778,7 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
         samples = {}
         for name, method in methods.items():
             checkpoint = models_dir / name / "checkpoint.pt"
-            if method == "ant" and checkpoint.is_file():
+            if method == "ant" and checkpoint.is_file() and "replicate" not in (specs.get(name) or {}):
                 ctx, _ = context(params, name, clean_dir)
                 samples[name] = ant.noise_samples(ant.AntSettings.from_dict(ctx.settings, f"models.{name}"), checkpoint, showcase)
         return figures.ant_noise(showcase.astype(np.float32) / 255.0, samples) if samples else None
@@ -832,21 +897,23 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
     correctness in ``correct_dir/<model>/correct.npz`` (models without it get none)."""
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     evals = {p.stem: json.loads(p.read_text()) for p in sorted(Path(evals_dir).glob("*.json"))}
-    evals = {name: result for name, result in evals.items() if result.get("kind", "classifier") == "classifier"}  # not the VAE's losses
     if not evals:
         raise RobustError(f"No evaluation in {evals_dir}.", "run the evaluate stages first (dvc repro).")
     order = list(params.get("models") or {})
-    evals = {name: evals[name] for name in sorted(evals, key=lambda n: (order.index(n) if n in order else len(order), n))}
+    runs_evals = {name: evals[name] for name in sorted(evals, key=lambda n: (order.index(n) if n in order else len(order), n))}
+    groups = run_groups(params.get("models") or {}, list(runs_evals))
+    evals = {entry: runs_evals[runs[0]] if len(runs) == 1 else mean_eval([runs_evals[r] for r in runs]) for entry, runs in groups.items()}
     out_dir = Path(out_dir)
     intervals = None
     if settings.bootstrap:
         from robust.bootstrap import intervals as bootstrap_intervals
         from robust.evaluation import load_correct
 
-        correct = {name: load_correct(Path(correct_dir) / name / "correct.npz") for name in evals if (Path(correct_dir) / name / "correct.npz").is_file()}
+        correct = {name: load_correct(Path(correct_dir) / name / "correct.npz") for name in runs_evals if (Path(correct_dir) / name / "correct.npz").is_file()}
         intervals = bootstrap_intervals(correct, settings.normaliser, settings.control, settings.bootstrap, settings.bootstrap_seed,
-                                        comparison_pairs(params.get("models") or {}, settings.control))
+                                        comparison_pairs(params.get("models") or {}, settings.control), groups)
     summary = summarise(evals, settings.normaliser, intervals, settings.control)
+    add_seed_spread(summary, runs_evals, groups, settings.normaliser)
     write_json(out_dir / "summary.json", summary)
     from robust.figures import write_figures
 

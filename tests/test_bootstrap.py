@@ -92,12 +92,16 @@ def test_report_cells_show_intervals_the_control_and_not_significant_changes():
     text = markdown(summary, evals, specs)
     assert "95 % paired bootstrap interval" in text
     low, high = summary["models"]["net"]["intervals"]["clean_top1"]
-    assert f"| net | {base.mean() * 100:.1f} [{low * 100:.1f}, {high * 100:.1f}] |" in text
+    assert f"| net | 1 | {base.mean() * 100:.1f} [{low * 100:.1f}, {high * 100:.1f}] |" in text
     assert "| clean-finetune | Vanilla + clean epochs (control) |" in text
     gauss_line = next(line for line in text.splitlines() if line.startswith("| gauss | noise gauss |"))
     assert gauss_line.count("[") == 5 and "n.s." not in gauss_line.split("|")[6]  # clean change: significant
     net_line = next(line for line in text.splitlines() if line.startswith("| net | Vanilla |"))
-    assert "n.s." in net_line or "[-" in net_line  # the base against the control, with its interval
+    rows = summary["models"]
+    versus = rows["net"]["vs_control"]["mce"]  # the base against the control: its computed interval, verdict and seed count
+    expected = (f"{rows['net']['mce'] - rows['clean-finetune']['mce']:+.1f} [{versus['interval'][0]:+.1f}, {versus['interval'][1]:+.1f}]"
+                + ("" if versus["significant"] else " n.s.") + " (1 seed)")
+    assert net_line.split("|")[7].strip() == expected
 
 
 def test_deepcorrect_table_compares_with_the_distorted_fine_tuning_not_the_control():

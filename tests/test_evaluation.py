@@ -81,7 +81,7 @@ def test_report_divides_by_the_normaliser_and_fills_the_tables():
     assert net["relative_mce"] == pytest.approx(100 * (2.0 - 0.5) / (3.5 - 2.0))
     assert summary["models"]["alex"]["mce"] == pytest.approx(100.0)
     text = markdown(summary, evals)
-    assert "| net | 90.0 |" in text and "| Model | mCE | Fog |" in text and "| net | 0.57 | 0.57 |" in text
+    assert "| net | 1 | 90.0 |" in text and "| Model | mCE | Fog |" in text and "| net | 0.57 | 0.57 |" in text
     assert "| net | 0.9000 | 0.5000 | - |" in text  # DeepCorrect averages
     curves = severity_curves(evals)
     # long rows (model, level, top1): the plot template colours by model, so dvc.yaml lists no model names
@@ -179,7 +179,7 @@ def test_seed_003_tables_pair_each_c_run_with_its_b_run_and_rank_the_architectur
     assert "| r_c | `r` | corrupted (_c), the 19 (seed protocol) |" in text and "| r_h | `r` | corrupted (_c), held out: none of the 15 |" in text
     # fog: r_b's errors sum 5 x 0.4 = 2.0, alex's 0.6 + 0.7 + 0.7 + 0.8 + 0.9 = 3.7: CE 0.54
     assert "| alex | 1.00 | 1.00 |" in text and "| r_b | 0.54 | 0.54 |" in text  # seed 003's shape: the normaliser = 1.00
-    assert "-13.5 [-9.0, -1.0] vs `r_b` |" in text and "`r_h` - `r_c` +6.8 [+1.0, +8.0]" in text  # paired, held out against seed too
+    assert "-13.5 [-9.0, -1.0] (1 seed) vs `r_b` |" in text and "`r_h` - `r_c` +6.8 [+1.0, +8.0] (1 seed)" in text  # paired, held out against seed too
     assert "significantly): 2 of 3 architectures; not: `d_c` (+2.7 n.s.)." in text  # d_c is not below d_b
     # _b: clean r > d > s; mCE d (0.38 error) < r (0.40) < s (0.50): not the same order
     assert "_b runs: by clean top-1 `r_b` ~ `d_b` ~ `s_b`; by mCE `d_b` ~ `r_b` ~ `s_b`: a different order, but only between runs whose separate (unpaired) intervals overlap" in text  # no intervals: unordered

@@ -16,11 +16,13 @@ import yaml
 from robust.data.shards import read_tar
 
 ROOT = Path(__file__).resolve().parents[1]
+# the leaderboard (train@ and evaluate@ each), with a training-seed replicate of the control and of a fine-tuning run,
+# and the processor of seed 002 scored on the benchmark
 MODELS = ("deepcorrect_net", "alexnet_small", "clean-finetune", "finetune-dc_awgn", "deepcorrect-dc_awgn", "finetune-alexnet-dc_awgn",
-          "deepcorrect-alexnet-dc_awgn", "ant1x1")
-RA = ("ra-sr-plain", "ra-denoise-ra")  # seed 002: a processor before deepcorrect_net; the second also scored on the benchmark
-CLASSIFIERS = (*MODELS, "ra-denoise-ra")
-MODELS = (*MODELS, "vae", *RA)  # seed 001's VAE is trained and evaluated (its loss) like every model
+          "deepcorrect-alexnet-dc_awgn", "ant1x1", "clean-finetune-s1", "finetune-dc_awgn-s1", "ra-denoise-ra")
+CLASSIFIERS = MODELS
+ENTRIES = tuple(m for m in MODELS if not m.endswith("-s1"))  # the report's rows: replicates are pooled with their entry
+STUDY = ("vae", "ra-sr-plain")  # study_models: train-study@ only (seed 001's VAE, a seed 002 processor off the benchmark)
 VAE = {"method": "vae", "start": "data/shards/clean", "arch": "vae"}
 
 
@@ -52,7 +54,7 @@ def tiny_params(suites: dict[str, list[str]]) -> dict:
 def run_project(repo: Path, params: dict) -> Path:
     """A git + DVC copy of the project in ``repo`` with ``params``, reproduced and committed."""
     repo.mkdir(exist_ok=True)
-    for name in ("dvc.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", ".dvcignore", "constraints.txt"):
         shutil.copy(ROOT / name, repo / name)
     for folder in ("stages", "robust"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -85,10 +87,11 @@ def repo(tmp_path_factory):
         "deepcorrect-alexnet-dc_awgn": {"method": "deepcorrect", "start": "metrics/deepcorrect/alexnet_small/dc_awgn/ranking.json", "base": "alexnet_small",
                                         "distortion": "dc_awgn", "layers": 5, "fraction": [0.75, 0.75, 0.5, 0.5, 0.5], "unit": "cw"},
         "ant1x1": {"method": "ant", "start": base, "base": "deepcorrect_net", "generator": "1x1", "fresh_steps": 2},
-        "vae": VAE,
-        "ra-sr-plain": {"method": "ra", "start": base, "base": "deepcorrect_net", "task": "sr", "mode": "plain"},
+        "clean-finetune-s1": {"method": "finetune", "start": base, "base": "deepcorrect_net", "fraction": 0.0, "replicate": 1},
+        "finetune-dc_awgn-s1": {"method": "finetune", "start": base, "base": "deepcorrect_net", "distortion": "dc_awgn", "replicate": 1},
         "ra-denoise-ra": {"method": "ra", "start": base, "base": "deepcorrect_net", "task": "denoise", "mode": "ra", "benchmark": "imagenet_c"},
     }
+    params["study_models"] = {"vae": VAE, "ra-sr-plain": {"method": "ra", "start": base, "base": "deepcorrect_net", "task": "sr", "mode": "plain"}}
     params["restoration"]["recognisers"] = ["deepcorrect_net", "alexnet_small"]
     params["restoration"]["bootstrap"] = 100
     return run_project(tmp_path_factory.mktemp("pipeline"), params)
@@ -102,7 +105,8 @@ def commit(repo: Path, message: str) -> None:
 def test_one_corrupt_stage_per_distortion_writing_every_level(repo):
     stages = [line.split()[0] for line in dvc(repo, "stage", "list").splitlines() if line.strip()]
     expected = (["prepare", "corrupt-imagenet-c@contrast", "corrupt-deepcorrect@dc_awgn", "corrupt-restoration@ra_jpeg"]
-                + [f"train@{model}" for model in MODELS] + ["activations@deepcorrect_net", "activations@alexnet_small", "rank@deepcorrect_net-dc_awgn",
+                + [f"train@{model}" for model in MODELS] + [f"train-study@{model}" for model in STUDY]
+                + ["activations@deepcorrect_net", "activations@alexnet_small", "rank@deepcorrect_net-dc_awgn",
                                                        "rank@alexnet_small-dc_awgn"] + [f"evaluate@{model}" for model in MODELS]
                 + ["gradients", "detect", "iqa-autoencoder", "iqa", "ra", "report", "plots-template"])
     assert stages == expected
@@ -114,12 +118,13 @@ def test_one_corrupt_stage_per_distortion_writing_every_level(repo):
 
 
 def test_models_are_trained_evaluated_and_reported(repo):
-    for model in MODELS:
+    for model in (*MODELS, *STUDY):
         assert (repo / f"data/models/{model}/model.pt").is_file()
         assert (repo / f"metrics/train/{model}/plots/metrics/train/loss.tsv").is_file()
     for model in CLASSIFIERS:
         result = json.loads((repo / f"metrics/eval/{model}.json").read_text())
-        expected = {"contrast"} if model.startswith("ra-") else {"contrast", "dc_awgn", "ra_jpeg"}  # P -> R: the mCE corruptions only
+        # P -> R: the mCE corruptions only; every classifier: evaluate.suites (not seed 002's restoration tasks, which only its own stage reads)
+        expected = {"contrast"} if model.startswith("ra-") else {"contrast", "dc_awgn"}
         assert set(result["distortions"]) == expected and result["n"] == 12
     summary = json.loads((repo / "metrics/summary.json").read_text())
     assert summary["normaliser"] == "alexnet_small" and summary["models"]["alexnet_small"]["mce"] == 100.0
@@ -137,6 +142,7 @@ def test_models_are_trained_evaluated_and_reported(repo):
     assert summary["control"] == "clean-finetune" and "| clean-finetune | Vanilla + clean epochs (control) |" in report
     for model in CLASSIFIERS:
         assert (repo / f"data/eval/{model}/correct.npz").is_file()
+    for model in ENTRIES:
         low, high = summary["models"][model]["intervals"]["clean_top1"]
         assert low <= summary["models"][model]["clean_top1"] <= high
     assert set(summary["models"]["ant1x1"]["vs_control"]) == {"clean_top1", "imagenet_c_top1", "mce", "relative_mce"}
@@ -155,8 +161,15 @@ def test_models_are_trained_evaluated_and_reported(repo):
     alex_counts = [summary["models"][m]["parameters"]["trainable"] for m in ("deepcorrect-alexnet-dc_awgn", "finetune-alexnet-dc_awgn")]
     assert 0 < alex_counts[0] < alex_counts[1]
     severity = (repo / "metrics/plots/severity/contrast.csv").read_text().splitlines()
-    assert severity[0] == "model,level,top1" and len(severity) == 1 + 6 * len(CLASSIFIERS)
-    assert [row.split(",")[0] for row in severity[1::6]] == list(CLASSIFIERS)
+    assert severity[0] == "model,level,top1" and len(severity) == 1 + 6 * len(ENTRIES)
+    assert [row.split(",")[0] for row in severity[1::6]] == list(ENTRIES)
+    # training-seed replicates: pooled into their entry's row (mean of the seeds), two-level intervals, the seed count shown
+    assert "clean-finetune-s1" not in summary["models"] and summary["models"]["clean-finetune"]["seeds"] == 2
+    runs = [json.loads((repo / f"metrics/eval/{m}.json").read_text())["clean"]["top1"] for m in ("finetune-dc_awgn", "finetune-dc_awgn-s1")]
+    assert summary["models"]["finetune-dc_awgn"]["clean_top1"] == pytest.approx(sum(runs) / 2)
+    assert summary["models"]["finetune-dc_awgn"]["vs_control"]["mce"]["seeds"] == 2  # paired seed by seed with the control
+    assert summary["models"]["ant1x1"]["vs_control"]["mce"]["seeds"] == 2  # one seed against the control's two
+    assert "| clean-finetune | 2 |" in report and "Seed-to-seed spread of mCE" in report
     shown = json.loads(dvc(repo, "plots", "show", "--json"))  # the top-level definitions apply to a plain `dvc plots show`
     assert not [e for e in shown.get("errors") or [] if "severity" in e["name"]]
     spec = shown["data"]["metrics/plots/severity/contrast.csv"][0]["content"]
@@ -173,7 +186,7 @@ def test_metrics_diff_shows_what_a_parameter_change_moved(repo):
     dvc(repo, "repro")
     diff = json.loads(dvc(repo, "metrics", "diff", "--json"))
     # evaluations, the summary and DVCLive's last training values (each train@ stage's declared metrics)
-    assert set(diff) <= {f"metrics/eval/{m}.json" for m in MODELS} | {f"metrics/train/{m}/metrics.json" for m in MODELS} | {"metrics/summary.json",
+    assert set(diff) <= {f"metrics/eval/{m}.json" for m in MODELS} | {f"metrics/train/{m}/metrics.json" for m in (*MODELS, *STUDY)} | {"metrics/summary.json",
                                                                                                                                      "metrics/gradients/summary.json",
                                                                                                                                      "metrics/ra/summary.json"}
     moved = [(path, key, change) for path, entries in diff.items() for key, change in entries.items()]
@@ -193,7 +206,7 @@ def test_rerun_is_a_no_op_and_a_table_edit_reruns_only_its_stages(repo):
     assert {s for s in changed if s.startswith("corrupt")} == {"corrupt-deepcorrect@dc_awgn"}
     # (and the gradient features, which read every corrupted test set and the tables of the detectors' training distortion)
     assert changed - {s for s in changed if s.startswith("corrupt")} <= {"activations@deepcorrect_net", "activations@alexnet_small", "gradients"} | {
-        f"train@{m}" for m in MODELS}
+        f"train@{m}" for m in MODELS} | {f"train-study@{m}" for m in STUDY}
 
 
 def test_report_figures_page_and_dvc_plots_show_offline(repo):
@@ -228,8 +241,8 @@ def cifar_repo(tmp_path_factory):
     params["models"] = {
         "deepcorrect_net": {"method": "baseline", "start": clean, "arch": "deepcorrect_net", "width": 0.25},
         "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1},
-        "vae": VAE,
     }
+    params["study_models"] = {"vae": VAE}
     return {"repo": run_project(base / "repo", params), "truth": truth, "released": released}
 
 
@@ -320,7 +333,8 @@ def cure_repo(tmp_path_factory):
     params["gradients"]["train_distortion"] = "cure_gaussian_blur"
     clean = "data/shards/clean"
     params["models"] = {"deepcorrect_net": {"method": "baseline", "start": clean, "arch": "deepcorrect_net", "width": 0.25},
-                        "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1}, "vae": VAE}
+                        "alexnet_small": {"method": "baseline", "start": clean, "arch": "alexnet_small", "width": 0.1}}
+    params["study_models"] = {"vae": VAE}
     return run_project(base / "repo", params)
 
 
@@ -344,9 +358,8 @@ def test_recognition_aware_processors_tables_and_benchmark_rows(repo):
     assert list(ra["tasks"]) == ["sr", "denoise"] and ra["recognisers"] == ["deepcorrect_net", "alexnet_small"]
     assert list(ra["tasks"]["denoise"]["rows"]) == ["none", "ra-denoise-ra", "clean"]
     assert ra["tasks"]["sr"]["task"]["scale"] == 2 and set(ra["tasks"]["sr"]["rows"]["ra-sr-plain"]["top1"]) == {"deepcorrect_net", "alexnet_small"}
-    # a processor off the benchmark: P -> R on the clean split and its own task's distortion only, outside the leaderboard
-    own = json.loads((repo / "metrics/eval/ra-sr-plain.json").read_text())
-    assert own["kind"] == "ra" and list(own["top1"]) == ["clean"] and (repo / "data/eval/ra-sr-plain/correct.npz").is_file()
+    # a processor off the benchmark is a study model: its table row above, no evaluation (nothing would read it)
+    assert not (repo / "metrics/eval/ra-sr-plain.json").exists() and not (repo / "data/eval/ra-sr-plain").exists()
     # P -> R on the benchmark: a leaderboard row, paired with R alone
     summary = json.loads((repo / "metrics/summary.json").read_text())
     assert "ra-denoise-ra" in summary["models"] and "ra-sr-plain" not in summary["models"]

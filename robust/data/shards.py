@@ -20,6 +20,7 @@ sets, and decoding them cost as much as the forward pass. A split whose pixels e
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import io
 import json
@@ -283,8 +284,6 @@ def write_json(path: Path, obj: Any) -> None:
 def write_csv(path: Path, rows: Sequence[dict[str, Any]], fieldnames: Sequence[str] | None = None) -> None:
     """Write ``rows`` as CSV with a header (``fieldnames``, default the first row's keys),
     atomically (temp file + rename)."""
-    import csv
-
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(fieldnames or rows[0]))

@@ -20,15 +20,16 @@ corruption     fine-tuning on clean (_b) or corrupted (_c) training images (seed
 =============  ==========================================================================
 
 A method module whose ``CLASSIFIER`` is False (``vae``) trains a model that is not a
-classifier: its ``evaluate@`` stage calls the module's own ``evaluate`` instead of top-1
-(and keeps its per-image values in ``data/eval/<name>/<PER_IMAGE>``). A module may decide per
-entry instead, with ``is_classifier(settings)`` (``ra``: only entries with ``benchmark:
-imagenet_c`` or ``all`` are leaderboard rows), and narrow the test sets its entries are
-scored on with ``benchmark_distortions(settings, names)`` (``ra``, ``corruption``).
+classifier, and a module may decide per entry with ``is_classifier(settings)`` (``ra``: only
+entries with ``benchmark: imagenet_c`` or ``all`` are leaderboard rows). Such models belong in
+``study_models:`` (no ``evaluate@`` stage): the study's own stage reads them. A module may
+narrow the test sets its entries are scored on with ``benchmark_distortions(settings, names)``
+(``ra``, ``corruption``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,7 +38,7 @@ from robust import engine
 from robust.engine import TrainParams
 from robust.errors import ParamError
 from robust.methods import ant, baseline, corruption, deepcorrect, finetune, noise, ra, vae
-from robust.methods.common import ENTRY_KEYS, Context, Run, load_state, trainable
+from robust.methods.common import ENTRY_KEYS, Context, Run, load_state, model_entries, trainable
 from robust.models import Classifier
 
 METHODS: dict[str, ModuleType] = {"baseline": baseline, "finetune": finetune, "deepcorrect": deepcorrect, "noise": noise, "ant": ant, "vae": vae, "ra": ra, "corruption": corruption}
@@ -46,7 +47,7 @@ METHODS: dict[str, ModuleType] = {"baseline": baseline, "finetune": finetune, "d
 def method_of(params: dict[str, Any], name: str) -> tuple[ModuleType | None, dict[str, Any]]:
     """The method module of ``models.<name>`` and its merged settings (``methods.<method>``
     overridden by the entry), without validating them."""
-    spec = (params.get("models") or {}).get(name) or {}
+    spec = model_entries(params).get(name) or {}
     method = spec.get("method", "baseline")
     section = (params.get("methods") or {}).get(method) or {}
     return METHODS.get(method), merge_settings(section, {k: v for k, v in spec.items() if k not in ENTRY_KEYS})
@@ -91,6 +92,8 @@ def context(params: dict[str, Any], name: str, clean_dir: str | Path) -> tuple[C
     overrides = {} if method_name == "baseline" else {k: v for k, v in spec.items() if k not in ENTRY_KEYS}
     settings = {k: v for k, v in merge_settings(section, overrides).items() if k != "train"}
     train = TrainParams.from_dict({**(params.get("train") or {}), **(section.get("train") or {}), **(spec.get("train") or {})}, section=f"models.{name}.train")
+    if spec.get("replicate"):  # a training-seed replicate (robust.methods.common): the same run at another seed
+        train = dataclasses.replace(train, seed=train.seed + spec["replicate"])
     return Context(name, spec, settings, params, Path(clean_dir), train), method
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from robust.errors import ParamError
-from robust.methods.common import Context, Run, build
+from robust.methods.common import Context, Run, build, model_entries, replicate_parent
 
 
 def model_spec(params: dict[str, Any], name: str) -> dict[str, Any]:
-    """The ``models.<name>`` entry of a params dict."""
-    models = params.get("models") or {}
+    """The entry ``name`` of ``models:`` or ``study_models:`` (replicates checked against their entry)."""
+    models = model_entries(params)
     if name not in models:
-        raise ParamError(f"No model {name!r} in the models: section.", f"use one of: {', '.join(models) or '(none defined)'}.")
+        raise ParamError(f"No model {name!r} in the models: or study_models: sections.", f"use one of: {', '.join(models) or '(none defined)'}.")
+    replicate_parent(name, models[name], models)
     return dict(models[name])
 
 

@@ -6,6 +6,16 @@ from: the clean shards for a baseline, a baseline's ``model.pt``, a DeepCorrect 
 Method settings are the ``methods.<method>`` section, overridden by any other key of the
 entry (an ablation is one more entry); ``train:`` overrides merge in the order
 ``train:`` < ``methods.<method>.train`` < ``models.<name>.train``.
+
+Entries live in two sections (:data:`MODEL_SECTIONS`): ``models:`` (leaderboard rows, a
+``train@`` and an ``evaluate@`` stage each) and ``study_models:`` (trained for a study's own
+stage, ``train-study@`` only: seed 001's VAE, seed 002's processors outside the benchmark).
+
+**Training-seed replicates.** An entry ``<name>-s<k>`` with ``replicate: k`` and otherwise
+exactly ``<name>``'s settings is the same run at training seed ``train.seed + k``: the
+initial draw of anything trained from scratch, the data order, the augmentation and every
+per-batch draw of the method (noise, distortions, ANT's generators). :func:`replicate_groups`
+pools an entry with its replicates for the report's two-level intervals.
 """
 
 from __future__ import annotations
@@ -27,7 +37,9 @@ from robust.models import Classifier, create, load_weights
 from robust.restoration import from_pixels, to_pixels  # noqa: F401 -- re-exported for the methods
 
 #: keys of a models entry that are not method settings
-ENTRY_KEYS = ("method", "start", "base", "train")
+ENTRY_KEYS = ("method", "start", "base", "train", "replicate")
+#: the params sections that hold model entries: leaderboard rows, then models only a study's own stage reads
+MODEL_SECTIONS = ("models", "study_models")
 #: keys of a baseline entry that are not options of its architecture
 SPEC_KEYS = ("arch", "pretrained", "train", "method", "start")
 
@@ -66,6 +78,47 @@ class Run:
     note: str | None = None  # one line for the training log (where the weights came from, what did not fit)
 
 
+def model_entries(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every entry of :data:`MODEL_SECTIONS`, in order (a name may appear in only one)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for section in MODEL_SECTIONS:
+        for name, spec in (params.get(section) or {}).items():
+            if name in entries:
+                raise ParamError(f"{section}.{name} is also an entry of {MODEL_SECTIONS[0]}:.", "give every model one name, in one section.")
+            entries[name] = spec if isinstance(spec, dict) else {}
+    return entries
+
+
+def replicate_parent(name: str, spec: dict[str, Any], entries: dict[str, dict[str, Any]]) -> str | None:
+    """The entry ``name`` replicates (None for an entry without ``replicate``); a replicate whose
+    name or settings do not match its entry is a :class:`ParamError` (the report would pool
+    runs that are not the same experiment)."""
+    k = spec.get("replicate")
+    if k is None:
+        return None
+    if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1) or not name.endswith(f"-s{k}"):
+        raise ParamError(f"models.{name}.replicate is {k!r}.", "name a replicate <entry>-s<k> and give it replicate: k (an integer >= 1).")
+    parent = name[: -len(f"-s{k}")]
+    if parent not in entries or "replicate" in entries[parent]:
+        raise ParamError(f"models.{name} replicates {parent!r}, which is not an entry without replicate.", "add the entry it repeats, or rename the replicate.")
+    differing = sorted(key for key in {*spec, *entries[parent]} - {"replicate"} if spec.get(key) != entries[parent].get(key))
+    if differing:
+        raise ParamError(f"models.{name} differs from models.{parent} in {', '.join(differing)}: a replicate is the same run at another training seed.",
+                         f"give {name} exactly {parent}'s settings plus replicate: {k} (with dvc exp run -S, set the key on both).")
+    return parent
+
+
+def replicate_groups(models: dict[str, Any]) -> dict[str, list[str]]:
+    """Entry -> its runs in seed order (itself first, then its replicates ``-s1``, ``-s2``...); an
+    entry without replicates maps to itself alone. Replicates are not keys."""
+    groups: dict[str, list[str]] = {name: [name] for name, spec in models.items() if "replicate" not in (spec or {})}
+    replicas = sorted(((replicate_parent(name, spec, models), spec["replicate"], name) for name, spec in models.items() if "replicate" in (spec or {})),
+                      key=lambda item: item[1])
+    for parent, _, name in replicas:
+        groups[parent].append(name)
+    return groups
+
+
 def trainable(parameters: list[nn.Parameter] | list[dict[str, Any]]) -> int:
     """The number of trainable values (for the reports' parameter counts)."""
     tensors = [q for group in parameters for q in group["params"]] if parameters and isinstance(parameters[0], dict) else parameters
@@ -75,7 +128,7 @@ def trainable(parameters: list[nn.Parameter] | list[dict[str, Any]]) -> int:
 def base_spec(ctx: Context) -> tuple[str, dict[str, Any]]:
     """The ``models.<base>`` entry a method starts from."""
     base = ctx.spec.get("base")
-    models = ctx.params.get("models") or {}
+    models = model_entries(ctx.params)
     if not isinstance(base, str) or base not in models:
         raise ParamError(f"models.{ctx.name}.base is {base!r}.", f"name the baseline it starts from, one of: {', '.join(models)}.")
     return base, dict(models[base])

@@ -74,12 +74,7 @@ class CorruptionSettings(Section):
     benchmark: str = "imagenet_c"  # the test sets evaluate@ scores: imagenet_c (clean + the 15) | all
 
     section: ClassVar[str] = "methods.corruption"
-
-    @classmethod
-    def convert(cls, values: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(values.get("corruptions"), list):
-            values["corruptions"] = tuple(values["corruptions"])
-        return values
+    tuple_fields: ClassVar[tuple[str, ...]] = ("corruptions",)
 
     def validate(self, section: str) -> None:
         require(self.data in DATA, f"{section}.data", self.data, " | ".join(DATA))

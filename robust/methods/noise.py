@@ -50,13 +50,7 @@ class NoiseSettings(Section):
     speckle_sigmas: tuple[float, ...] = (0.15, 0.2, 0.35, 0.45, 0.6)
 
     section: ClassVar[str] = "methods.noise"
-
-    @classmethod
-    def convert(cls, values: dict) -> dict:
-        for name in ("gauss_mult_sigmas", "speckle_sigmas"):
-            if isinstance(values.get(name), list):
-                values[name] = tuple(values[name])
-        return values
+    tuple_fields: ClassVar[tuple[str, ...]] = ("gauss_mult_sigmas", "speckle_sigmas")
 
     def validate(self, section: str) -> None:
         require(self.kind in KINDS, f"{section}.kind", self.kind, " | ".join(KINDS))

@@ -26,11 +26,10 @@ The trained model is :class:`ProcessedClassifier`, ``R(T(P(sensor(x))))``: an ``
 classifier like any other. With ``benchmark: imagenet_c`` (the default's ``ra`` entries) its
 ``evaluate@`` stage scores it on the clean test split and the 15 corruptions mCE averages
 (``all``: every built test set), so it enters the leaderboard with its mCE; P runs on every
-test image there, which is why the default leaves the other suites out. With ``benchmark:
-false`` ``evaluate@`` scores it on the clean split and its task's own distortion
-(``ra_bicubic`` / ``ra_noise`` / ``ra_jpeg``, 5 levels) only, as a ``kind: ra`` result outside
-the leaderboard. Seed 002's tables (every mode on
-several recognisers, PSNR / SSIM) are the ``ra`` stage's (:mod:`robust.ra_tables`).
+test image there, which is why the default leaves the other suites out. An entry with
+``benchmark: false`` is no leaderboard row: it belongs in ``study_models:`` (``train-study@``,
+no ``evaluate@``), and seed 002's tables (every mode on several recognisers, PSNR / SSIM) are
+the ``ra`` stage's (:mod:`robust.ra_tables`).
 
 Settings (``methods.ra``, overridden by an entry): ``task``, ``mode``, ``lam``, ``tasks``
 (each task's degradation), ``processor`` / ``transformer`` (registry options of P and T;
@@ -44,6 +43,7 @@ epochs 4 and 5 (see the README).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -52,20 +52,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from robust.data.loader import make_loader
 from robust.distortions import IMAGENET_C
-from robust.engine import evaluate as top1_on
 from robust.errors import ParamError
 from robust.methods.common import Context, Run, load_base
 from robust.models import Classifier, create
 from robust.params import Section, is_int, require
-from robust.restoration import TASK_DISTORTION, Task, TaskParams, eval_seeds, quality
+from robust.restoration import Task, TaskParams, eval_seeds, quality
 
 MODES = ("plain", "ra", "ra_transformer", "ra_unsupervised")
-#: ``evaluate@`` of a non-benchmark entry keeps per-image top-1 correctness under this name
-PER_IMAGE = "correct.npz"
 #: the seed's lambda of each mode (``plain`` has no recognition term)
 LAMBDAS = {"plain": 0.0, "ra": 1e-3, "ra_transformer": 1e-2, "ra_unsupervised": 10.0}
 PROCESSOR_OPTIONS = ("width", "blocks", "residual")
@@ -185,23 +181,40 @@ def ra_loss(settings: RASettings):  # -> LossFn
 
 
 @torch.no_grad()
+@torch.no_grad()
+def restored_scores(batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]], recognisers: dict[str, nn.Module],
+                    make: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> dict[str, np.ndarray]:
+    """Per image of ``(inputs, labels, clean)`` batches: each recogniser's top-1 hit on
+    ``make(inputs) -> (restored, shown)``, and PSNR / SSIM of ``restored`` against ``clean``
+    (when given). The one restore -> recognise -> quality loop of training's validation
+    (:func:`task_scores`) and seed 002's tables (:mod:`robust.ra_tables`)."""
+    hits: dict[str, list[np.ndarray]] = {name: [] for name in recognisers}
+    psnr, ssim = [], []
+    for inputs, labels, clean in batches:
+        restored, shown = make(inputs.to(device))
+        for name, net in recognisers.items():
+            hits[name].append((net(shown).argmax(1).cpu() == labels).numpy())
+        if clean is not None:
+            p, s = quality(restored.cpu(), clean)
+            psnr.append(p)
+            ssim.append(s)
+    out = {name: np.concatenate(v) for name, v in hits.items()}
+    if psnr:
+        out["psnr"], out["ssim"] = np.concatenate(psnr), np.concatenate(ssim)
+    return out
+
+
 def task_scores(model: ProcessedClassifier, folder: Path, seed: int, batch_size: int = 256, device: torch.device | None = None) -> dict[str, float]:
     """Mean PSNR / SSIM of P's output and top-1 of R on its task's degraded ``folder`` (the
     validation of every epoch)."""
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
-    psnr, ssim, hits = [], [], []
-    for images, labels, index in make_loader(folder, batch_size, with_index=True, by_rank=False):  # every rank scores the whole split
-        inputs = model.task.degrade(images, eval_seeds(seed, model.task.name, index.tolist())).to(device)
-        restored, shown = model.restore(inputs)
-        logits = model.recogniser(shown)
-        p, s = quality(restored.cpu(), images)
-        psnr.append(p)
-        ssim.append(s)
-        hits.append((logits.argmax(1).cpu() == labels).numpy())
+    loader = make_loader(folder, batch_size, with_index=True, by_rank=False)  # every rank scores the whole split
+    batches = ((model.task.degrade(images, eval_seeds(seed, model.task.name, index.tolist())), labels, images) for images, labels, index in loader)
+    scores = restored_scores(batches, {"top1": model.recogniser}, model.restore, device)
     model.train(was_training)
-    return {"psnr": float(np.concatenate(psnr).mean()), "ssim": float(np.concatenate(ssim).mean()), "top1": float(np.concatenate(hits).mean())}
+    return {name: float(values.mean()) for name, values in scores.items()}
 
 
 def _network(ctx: Context, key: str, name: str, options: dict[str, Any]) -> nn.Module:
@@ -263,22 +276,3 @@ def benchmark_distortions(settings: dict[str, Any], names: list[str]) -> list[st
     """``benchmark: imagenet_c``: only the 15 corruptions mCE averages (P runs on every test
     image, so the other suites are left out to fit the budget); ``all``: every configured one."""
     return [n for n in names if n in IMAGENET_C] if settings.get("benchmark") == "imagenet_c" else names
-
-
-def evaluate(model: ProcessedClassifier, clean_dir: Path, corrupt_root: Path, jobs: list[tuple[str, int]], batch_size: int,
-             device: torch.device) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """``benchmark: false``: top-1 of ``P -> R`` on the clean test split and on its task's own
-    distortion at every built level (``kind: ra``, outside the leaderboard), and each image's
-    top-1 correctness."""
-    model.to(device)
-    own = TASK_DISTORTION[model.task.name]
-    sets = [("clean", clean_dir / "test")] + [(f"{name}@{level}", corrupt_root / name / str(level) / "test") for name, level in jobs if name == own]
-    result: dict[str, Any] = {"kind": "ra", "task": model.task.name, "split": "test", "distortion": own, "top1": {}}
-    correct = {}
-    for key, folder in tqdm(sets, desc="evaluate (P -> R)", unit="set", disable=None):
-        scores = top1_on(model, folder, batch_size=batch_size, device=device, desc=False, per_image=True)
-        result["top1"][key] = scores["top1"]
-        correct[key] = scores["correct"]
-    levels = [v for k, v in result["top1"].items() if k != "clean"]
-    result["mean_top1_own_distortion"] = float(np.mean(levels)) if levels else None
-    return result, correct

@@ -8,10 +8,8 @@ loss differs). Validation is the same loss on the clean val split in eval mode (
 and the epoch with the lowest one is what ``model.pt`` holds, as in the original.
 Settings: ``methods.vae.train`` (Adam 1e-3, batch 128, no augmentation, constant rate).
 
-Its ``evaluate@`` stage is not a top-1 evaluation: :func:`evaluate` writes the VAE's mean
-loss (BCE, KLD) on the clean test split and on every built distorted test set, the signal
-the gradient features are built from (how far each distortion moves the VAE's inputs
-from what it learned), and each image's loss to ``data/eval/<name>/losses.npz``.
+It is a ``study_models:`` entry (``train-study@vae``): not a classifier, no leaderboard row;
+the ``gradients`` and ``detect`` stages read it.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from robust.data.loader import make_loader
 from robust.methods.common import Context, Run, build
@@ -80,20 +77,3 @@ def setup(ctx: Context) -> Run:
         return {"loss": mean_loss(net, val, batch)["loss"]}
 
     return Run(model, list(model.parameters()), loss_fn=loss_fn, validate=validate, keep_best="val_loss")
-
-
-def evaluate(model: nn.Module, clean_dir: Path, corrupt_root: Path, jobs: list[tuple[str, int]], batch_size: int,
-             device: torch.device) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The VAE's mean loss on clean test + every (distortion, level) in ``jobs``, and the
-    per-image losses (``clean``, ``<distortion>@<level>``)."""
-    model.to(device)
-    clean = mean_loss(model, clean_dir / "test", batch_size, device)
-    per_image = {"clean": clean.pop("per_image")}
-    result: dict[str, Any] = {"kind": "vae", "split": "test", "clean": clean, "distortions": {}}
-    for name, level in tqdm(jobs, desc="evaluate (VAE loss)", unit="set", disable=None):
-        scores = mean_loss(model, corrupt_root / name / str(level) / "test", batch_size, device)
-        per_image[f"{name}@{level}"] = scores.pop("per_image")
-        result["distortions"].setdefault(name, {"levels": {}})["levels"][str(level)] = scores
-    for entry in result["distortions"].values():
-        entry["mean_loss"] = float(np.mean([v["loss"] for v in entry["levels"].values()]))
-    return result, per_image
