@@ -27,7 +27,7 @@ from robust.data.shards import read_info, read_tar
 from robust.engine import inference_model
 from robust.methods import load_model
 from robust.params import load_params
-from robust.report import at_chance, chance_band
+from robust.report.summary import at_chance, chance_band
 
 _IMAGES: np.ndarray | None = None
 _KEYS: list[str] = []

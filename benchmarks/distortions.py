@@ -7,8 +7,8 @@ Each measured image is distorted at a level cycling over all levels and then enc
 corrupt stage stores it (PNG), so the figure is the stage's per-image work. Images are
 crops of a real photograph (scikit-image's astronaut), not noise.
 
-Also, in the same run: the project's own ImageNet-C implementation (robust/imagenet_c.py,
-imagenet table) against the ``imagecorruptions`` package it reproduces bit for bit, per
+Also, in the same run: the project's own ImageNet-C implementation (robust/distortions/imagenet_c.py,
+imagecorruptions table) against the ``imagecorruptions`` package it reproduces bit for bit, per
 corruption at 32 and 224 px (corruption only, no encoding; ratio = own speed / package speed,
 > 1 means the own one is faster), with the geometric mean over the 19.
 
@@ -71,7 +71,7 @@ def per_image(call, levels: int, seconds: float) -> float:
 
 
 def own_vs_package(name: str, size: int, seconds: float) -> tuple[float, float]:
-    """(own, package) seconds per image for one ImageNet-C corruption with the imagenet table."""
+    """(own, package) seconds per image for one ImageNet-C corruption with the imagecorruptions table."""
     from imagecorruptions import corrupt as package_corrupt
 
     from robust import imagenet_c
@@ -79,7 +79,7 @@ def own_vs_package(name: str, size: int, seconds: float) -> tuple[float, float]:
     image = photo(size)
 
     def own(level: int, seed: int) -> None:
-        imagenet_c.corrupt(image, name, level, imagenet_c.IMAGENET, seed)
+        imagenet_c.corrupt(image, name, level, imagenet_c.PACKAGE, seed)
 
     def package(level: int, seed: int) -> None:
         np.random.seed(seed)

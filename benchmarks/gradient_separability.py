@@ -31,7 +31,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from robust.data.loader import make_loader
-from robust.gradients import Features, load_features
+from robust.gradient_features.features import Features, load_features
 from robust.params import load_params
 
 FEATURES = Path("data/gradients")

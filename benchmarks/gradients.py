@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from robust.gradients import loop_features, per_sample_features
+from robust.gradient_features.features import loop_features, per_sample_features
 from robust.models import create
 
 WEIGHTS = Path("data/models/vae/model.pt")

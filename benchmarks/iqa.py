@@ -18,8 +18,8 @@ import time
 import numpy as np
 import torch
 
-from robust.iqa.indices import INDICES, IndexSettings
-from robust.iqa.train import load_autoencoder, natural_images
+from robust.gradient_features.iqa.indices import INDICES, IndexSettings
+from robust.gradient_features.iqa.train import load_autoencoder, natural_images
 
 
 def pairs(count: int, height: int = 384, width: int = 512) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,7 +24,7 @@ def _prepare(args: argparse.Namespace) -> None:
 
 
 def _corrupt(args: argparse.Namespace) -> None:
-    from robust.corrupt import corrupt_from_params
+    from robust.distortions.corrupt import corrupt_from_params
     from robust.params import load_params
 
     for level, infos in corrupt_from_params(load_params(args.params), args.distortion, args.clean, args.out).items():
@@ -43,7 +43,7 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from robust.evaluation import evaluate_from_params
+    from robust.evaluation.scoring import evaluate_from_params
     from robust.params import load_params
 
     result = evaluate_from_params(load_params(args.params), args.model, args.clean, args.corrupt, args.models, args.out)
@@ -52,7 +52,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _detect_metrics(args: argparse.Namespace) -> None:
-    from robust.detection import detection_metrics, read_scores_csv
+    from robust.evaluation.detection import detection_metrics, read_scores_csv
 
     scores, labels = read_scores_csv(args.scores)
     print(json.dumps(detection_metrics(scores, labels), indent=2))
@@ -79,13 +79,13 @@ def _read_errors(path: Path) -> dict:
 
 
 def _baseline(value: str) -> dict:
-    from robust.metrics import ALEXNET_IMAGENET_C
+    from robust.evaluation.metrics import ALEXNET_IMAGENET_C
 
     return ALEXNET_IMAGENET_C if value == "alexnet-imagenet-c" else _read_errors(Path(value))
 
 
 def _mce(args: argparse.Namespace) -> None:
-    from robust.metrics import mce_report
+    from robust.evaluation.metrics import mce_report
 
     print(json.dumps(mce_report(_read_errors(args.errors), _baseline(args.baseline)), indent=2))
 
@@ -94,8 +94,8 @@ def _benchmark(args: argparse.Namespace) -> None:
     from robust.data.shards import read_info
     from robust.distortions import DISTORTIONS
     from robust.engine import pick_device
-    from robust.evaluation import errors_of, evaluate_model
-    from robust.metrics import mce_report
+    from robust.evaluation.scoring import errors_of, evaluate_model
+    from robust.evaluation.metrics import mce_report
     from robust.models import create, load_weights
 
     info = read_info(args.clean / "train")
@@ -132,7 +132,7 @@ def _distortions(_: argparse.Namespace) -> None:
                 print(f"  {name:<18} {family_of(name):<8} 5 levels  (released only: corrupt.source released)")
                 continue
             d = DISTORTIONS[name]
-            table = f"  table {list(d.table)}" if d.table else "  constants: corrupt.constants (auto | imagenet | tinyimagenet | cifar)" if d.constants else ""
+            table = f"  table {list(d.table)}" if d.table else "  constants: corrupt.constants (auto | imagenet | imagecorruptions | tinyimagenet | cifar)" if d.constants else ""
             print(f"  {name:<18} {d.family:<8} {d.levels} levels  ({d.origin}){table}")
 
 
@@ -152,7 +152,7 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def _iqa(args: argparse.Namespace) -> None:
-    from robust.iqa.run import score_root
+    from robust.gradient_features.iqa.run import score_root
 
     print(json.dumps(score_root(args.root, args.format, args.autoencoder, scale=args.scale, bootstrap=0, batch_size=args.batch_size), indent=2))
 
@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--force-baseline", action="store_true", help="compare with alexnet-imagenet-c even on data unlike ImageNet-C (warns)")
         if name == "detect-metrics":
             cmd.add_argument("scores", type=Path, help="CSV with a header and columns score,label; prints accuracy (threshold 0.5), auroc, "
-                                                      "fpr95, detection_error, aupr_in, aupr_out as fractions")
+                                                      "fpr95 (distorted positive, OpenOOD), fpr95_seed (clean positive, the seed's cal_metric.py), "
+                                                      "detection_error, aupr_in, aupr_out as fractions")
         if name == "iqa":
             cmd.add_argument("root", type=Path, help="the database folder (tid2013, livemd) or the CSV file (csv: reference,distorted,mos|dmos[,type])")
             cmd.add_argument("--format", required=True, choices=("tid2013", "livemd", "csv"), help="the database's layout")

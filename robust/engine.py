@@ -54,7 +54,7 @@ from torch import nn
 from tqdm import tqdm
 
 from robust.data.loader import make_loader
-from robust.metrics import topk_correct, topk_hits
+from robust.evaluation.metrics import topk_correct, topk_hits
 from robust.params import Section, is_int, require
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]

@@ -1,8 +1,8 @@
 """Reading ``params.yaml``: the shared validation helpers and the ``data:`` section.
 
 Each other section is a :class:`Section` dataclass beside the code that uses it
-(``corrupt:`` in :mod:`robust.corrupt`, ``train:`` in :mod:`robust.engine`, ``evaluate:`` in
-:mod:`robust.evaluation`), so a stage depends only on the parameters code it runs. Stage
+(``corrupt:`` in :mod:`robust.distortions.corrupt`, ``train:`` in :mod:`robust.engine`, ``evaluate:`` in
+:mod:`robust.evaluation.scoring`), so a stage depends only on the parameters code it runs. Stage
 scripts read the file with :func:`load_params` / :func:`load_section`; the library below never
 opens ``params.yaml`` itself. Every invalid value (unknown key, wrong type, out of range) is a
 :class:`ParamError` naming the parameter and its allowed values.

@@ -2,7 +2,7 @@
 
 import sys
 
-from robust.corrupt import corrupt_from_params
+from robust.distortions.corrupt import corrupt_from_params
 from robust.errors import run_step
 from robust.params import load_params
 

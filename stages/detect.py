@@ -2,7 +2,7 @@
 distortion and tested on every other -> data/detectors/, metrics/gradients/ (summary.json, per-level plots, curves)."""
 
 from robust.errors import run_step
-from robust.gradient_detection import detect_from_params
+from robust.gradient_features.detectors import detect_from_params
 from robust.params import load_params
 
 if __name__ == "__main__":

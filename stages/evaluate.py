@@ -4,7 +4,7 @@ and data/eval/<model>/correct.npz (per-image correctness, for the report's boots
 import sys
 
 from robust.errors import run_step
-from robust.evaluation import evaluate_from_params
+from robust.evaluation.scoring import evaluate_from_params
 from robust.params import load_params
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 training distortion (train / val) and every built distorted test set -> data/gradients/ (seed 001)."""
 
 from robust.errors import run_step
-from robust.gradients import extract_from_params
+from robust.gradient_features.features import extract_from_params
 from robust.params import load_params
 
 if __name__ == "__main__":

@@ -2,9 +2,8 @@
 metrics/iqa/summary.json (robust/iqa/run.py)."""
 
 from robust.errors import run_step
-from robust.iqa.run import run_from_params
+from robust.gradient_features.iqa.run import run_from_params
 from robust.params import load_params
 
 if __name__ == "__main__":
-    raise SystemExit(run_step(lambda: run_from_params(load_params("params.yaml"), "data/shards/clean", "data/shards/corrupt",
-                                                      "data/iqa/autoencoder", "metrics/iqa/summary.json")))
+    raise SystemExit(run_step(lambda: run_from_params(load_params("params.yaml"), "data/iqa/autoencoder", "metrics/iqa/summary.json")))

@@ -2,7 +2,7 @@
 patches -> data/iqa/autoencoder/ (seed 001's IQA application; robust/iqa/train.py)."""
 
 from robust.errors import run_step
-from robust.iqa.train import train_autoencoder
+from robust.gradient_features.iqa.train import train_autoencoder
 from robust.params import load_params
 
 if __name__ == "__main__":

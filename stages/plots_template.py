@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from robust.errors import run_step
-from robust.figures import offline_plots_template
+from robust.report.figures import offline_plots_template
 
 
 def write(path: Path) -> None:

@@ -5,7 +5,7 @@ import sys
 
 from robust.errors import run_step
 from robust.params import load_params
-from robust.ra_tables import tables_from_params
+from robust.recognition_aware.tables import tables_from_params
 
 if __name__ == "__main__":
     sys.exit(run_step(lambda: tables_from_params(load_params("params.yaml"), "data/shards/clean", "data/models", "metrics/ra/summary.json")))

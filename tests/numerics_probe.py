@@ -58,6 +58,15 @@ def _images(n: int, size: int = 32, seed: int = 1):  # -> (images in [0, 1], lab
     return torch.rand(n, 3, size, size, generator=g), torch.randint(0, 12, (n,), generator=g)
 
 
+def _optimise(opt, loss: Callable[[], object], steps: int) -> None:  # noqa: ANN001 -- a torch optimiser
+    """``steps`` plain optimiser steps on ``loss()``."""
+    for _ in range(steps):
+        value = loss()
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+
+
 def _classifier(arch: str, optimizer: str, steps: int, scale: int) -> list:
     import torch
 
@@ -69,11 +78,7 @@ def _classifier(arch: str, optimizer: str, steps: int, scale: int) -> list:
     opt = build_optimizer(model.parameters(), TrainParams(optimizer=optimizer, lr=1e-3 if optimizer == "adam" else 0.01, weight_decay=0.0))
     images, labels = _images(64 * scale)
     step = cross_entropy_loss()
-    for _ in range(steps):
-        loss, _ = step(model, images, labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _optimise(opt, lambda: step(model, images, labels)[0], steps)
     return list(model.state_dict().values())
 
 
@@ -88,11 +93,7 @@ def _vae(steps: int, scale: int) -> list:
     model = create("vae", 12, image_size=32)
     opt = build_optimizer(model.parameters(), TrainParams(optimizer="adam", lr=1e-3, weight_decay=0.0))
     images, labels = _images(64 * scale)
-    for _ in range(steps):
-        loss, _ = vae.loss_fn(model, images, labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _optimise(opt, lambda: vae.loss_fn(model, images, labels)[0], steps)
     return list(model.state_dict().values())
 
 
@@ -100,7 +101,7 @@ def _autoencoder(steps: int, scale: int) -> list:
     import torch
 
     from robust.engine import TrainParams, build_optimizer
-    from robust.iqa.autoencoder import SparseAutoencoder, sparse_autoencoder_loss
+    from robust.gradient_features.iqa.autoencoder import SparseAutoencoder, sparse_autoencoder_loss
 
     torch.manual_seed(0)
     model = SparseAutoencoder()
@@ -121,7 +122,7 @@ def _detector(steps: int, scale: int) -> list:
     import torch
 
     from robust.engine import TrainParams, build_optimizer
-    from robust.gradient_detection import detector_loss
+    from robust.gradient_features.detectors import detector_loss
     from robust.models.gradient_vae import Detector
 
     torch.manual_seed(0)
@@ -130,11 +131,7 @@ def _detector(steps: int, scale: int) -> list:
     model = Detector(144)
     model.set_standardisation(rows.mean(0), rows.std(0))
     opt = build_optimizer(model.parameters(), TrainParams(optimizer="adam", lr=1e-3, weight_decay=0.0))
-    for _ in range(steps):
-        loss, _ = detector_loss(model, rows, labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _optimise(opt, lambda: detector_loss(model, rows, labels)[0], steps)
     return list(model.state_dict().values())
 
 

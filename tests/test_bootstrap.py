@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from robust import bootstrap as B
-from robust.metrics import mce_report
+from robust.evaluation.metrics import mce_report
 
 
 def hits(n: int, accuracy: float, seed: int) -> np.ndarray:
@@ -70,7 +70,8 @@ def test_differences_are_paired_and_marked_significant_only_when_the_interval_ex
 
 
 def test_report_cells_show_intervals_the_control_and_not_significant_changes():
-    from robust.report import markdown, summarise
+    from robust.report import markdown
+    from robust.report.summary import summarise
 
     def result(clean, fog):
         levels = {str(i + 1): {"top1": v, "top5": 1.0, "n": 400} for i, v in enumerate(fog)}
@@ -105,7 +106,8 @@ def test_report_cells_show_intervals_the_control_and_not_significant_changes():
 
 
 def test_deepcorrect_table_compares_with_the_distorted_fine_tuning_not_the_control():
-    from robust.report import comparison_pairs, markdown, summarise
+    from robust.report import comparison_pairs, markdown
+    from robust.report.summary import summarise
 
     n = 300
     base = hits(n, 0.8, 0)
@@ -130,8 +132,33 @@ def test_deepcorrect_table_compares_with_the_distorted_fine_tuning_not_the_contr
 
 
 def test_resample_indices_are_the_same_for_every_set_of_one_size():
-    from robust.bootstrap import resample_indices
+    from robust.evaluation.bootstrap import resample_indices
 
     a, b = resample_indices(50, 7, seed=3), resample_indices(50, 7, seed=3)
     assert a.shape == (7, 50) and np.array_equal(a, b) and 0 <= a.min() and a.max() < 50
     assert not np.array_equal(a, resample_indices(50, 7, seed=4)) and resample_indices(40, 7, seed=3).max() < 40
+
+
+def test_relative_mce_averages_the_point_estimates_corruptions_in_every_resample():
+    """A corruption in relative mCE whose resampled denominator is <= 0 makes that resample
+    undefined; it is not dropped from that resample alone (which would average another set)."""
+    n = 400
+    model_clean, norm_clean = hits(n, 0.9, 1), hits(n, 0.6, 2)
+    # fog: the normaliser loses a lot (always defined); contrast: it loses almost nothing (sometimes <= 0 in a resample)
+    norm = {"clean": norm_clean, "fog@1": norm_clean & hits(n, 0.5, 3), "contrast@1": norm_clean.copy()}
+    norm["contrast@1"][np.flatnonzero(norm_clean)[:3]] = False  # 3 of 400 images lost: the point denominator is > 0
+    model = {"clean": model_clean, "fog@1": model_clean & hits(n, 0.8, 4), "contrast@1": model_clean & hits(n, 0.95, 5)}
+    resamples = 500
+    top1 = B.resampled_top1(model, resamples, 0)
+    base = B.resampled_top1(norm, resamples, 0)
+    stats = B.model_statistics(top1, base)
+    undefined = (1 - base["contrast@1"]) - (1 - base["clean"]) <= 0
+    assert undefined.any() and (~undefined).any()  # the case the old nanmean mishandled
+    assert np.isnan(stats["relative_mce"][undefined]).all()
+    with np.errstate(divide="ignore", invalid="ignore"):  # the undefined resamples divide by 0 here
+        rel = {name: ((1 - top1[f"{name}@1"]) - (1 - top1["clean"])) / ((1 - base[f"{name}@1"]) - (1 - base["clean"])) for name in ("fog", "contrast")}
+    np.testing.assert_allclose(stats["relative_mce"][~undefined], 100 * (rel["fog"] + rel["contrast"])[~undefined] / 2)
+    # a corruption whose point denominator is 0 is left out of every resample (as the point estimate leaves it out)
+    norm["contrast@1"] = norm_clean.copy()
+    stats = B.model_statistics(top1, B.resampled_top1(norm, resamples, 0))
+    np.testing.assert_allclose(stats["relative_mce"], 100 * rel["fog"])

@@ -7,11 +7,11 @@ import pytest
 from imagecorruptions import corrupt as package_corrupt
 
 from robust import distortions as D
-from robust.corrupt import corrupt
+from robust.distortions.corrupt import corrupt
 from robust.data.prepare import prepare
 from robust.data.shards import decode_image, read_info, read_tar
 from robust.errors import DataError, ParamError
-from robust.corrupt import CorruptParams
+from robust.distortions.settings import CorruptParams
 from robust.params import DataParams
 
 
@@ -46,7 +46,7 @@ def test_output_pairs_with_clean_and_records_provenance(clean, tmp_path):
 @pytest.mark.parametrize("name", D.IMAGENET_C + D.IMAGENET_C_EXTRA)
 def test_stored_samples_equal_the_package_called_with_the_recorded_seed(clean, tmp_path, name):
     level = 4
-    corrupt(clean, tmp_path / name, D.configured(name, None, 32, constants="imagenet"), level, CorruptParams(workers=1))
+    corrupt(clean, tmp_path / name, D.configured(name, None, 32, constants="imagecorruptions"), level, CorruptParams(workers=1))
     by_key = {s["__key__"]: s for s in samples(clean / "test")}
     for sample in samples(tmp_path / name / "test")[:3]:
         meta = json.loads(sample["json"])
@@ -86,7 +86,7 @@ def test_imagenet_c_corruptions_work_down_to_8_px_and_refuse_smaller(tmp_path):
 
 
 def test_each_level_records_its_constants_table_and_values(clean, tmp_path):
-    from robust.corrupt import corrupt_from_params
+    from robust.distortions.corrupt import corrupt_from_params
     from robust import imagenet_c
 
     params = {"corrupt": {"workers": 1}}
@@ -127,7 +127,7 @@ def test_corrupt_params_validation():
 def test_a_stage_writes_every_level_of_its_distortion_with_decoded_copies(clean, tmp_path):
     import yaml
 
-    from robust.corrupt import corrupt_from_params
+    from robust.distortions.corrupt import corrupt_from_params
     from robust.data.loader import make_loader
 
     from pathlib import Path

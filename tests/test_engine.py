@@ -274,8 +274,9 @@ def np_equal(a, b) -> bool:
 
 def test_evaluation_under_torchrun_equals_one_process(tmp_path):
     from robust import distortions
-    from robust.corrupt import CorruptParams, corrupt
-    from robust.evaluation import evaluate_from_params, load_correct
+    from robust.distortions.corrupt import corrupt
+    from robust.distortions.settings import CorruptParams
+    from robust.evaluation.scoring import evaluate_from_params, load_correct
 
     root = tmp_path / "data"  # 5 test shards of 10, 10, 10, 10, 6 for 2 ranks: uneven
     prepare(DataParams(train_size=24, val_size=12, test_size=46, shard_size=10, workers=1), root / "clean")
@@ -290,7 +291,7 @@ def test_evaluation_under_torchrun_equals_one_process(tmp_path):
     script = tmp_path / "ddp_eval.py"
     script.write_text(textwrap.dedent(f"""
         import json, torch
-        from robust.evaluation import evaluate_from_params
+        from robust.evaluation.scoring import evaluate_from_params
         params = json.load(open(r"{tmp_path / 'params.json'}"))
         evaluate_from_params(params, "net", r"{root / 'clean'}", r"{root / 'corrupt'}", r"{root / 'models'}", r"{tmp_path / 'ddp'}",
                              r"{tmp_path / 'ddp-correct'}")

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from robust import distortions as D
-from robust.corrupt import corrupt
+from robust.distortions.corrupt import corrupt
 from robust.data.prepare import prepare
-from robust.evaluation import built_levels, errors_of, evaluate_model
+from robust.evaluation.scoring import built_levels, errors_of, evaluate_model
 from robust.models import create
-from robust.corrupt import CorruptParams
+from robust.distortions.settings import CorruptParams
 from robust.params import DataParams
-from robust.report import markdown, severity_curves, summarise
+from robust.report import markdown
+from robust.report.summary import severity_curves, summarise
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_evaluate_model_scores_clean_and_every_built_level(data):
 def test_per_image_correctness_round_trips_through_its_file(tmp_path):
     import numpy as np
 
-    from robust.evaluation import load_correct, save_correct
+    from robust.evaluation.scoring import load_correct, save_correct
 
     correct = {"clean": np.array([True, False, True]), "fog@1": np.array([False, False, True])}
     save_correct(tmp_path / "m" / "correct.npz", correct)
@@ -108,7 +109,7 @@ def test_benchmark_command_scores_a_local_weights_file(data, tmp_path):
 
 
 def test_published_alexnet_baseline_needs_imagenet_c_like_data():
-    from robust.evaluation import imagenet_c_mismatch
+    from robust.evaluation.scoring import imagenet_c_mismatch
 
     def level(constants="imagenet", fmt="jpg", quality=85, **extra):
         return {"distortion": {"name": "fog", "level": 1, "constants": constants}, "format": fmt, "params": {"jpg_quality": quality}, **extra}
@@ -125,7 +126,7 @@ def test_published_alexnet_baseline_needs_imagenet_c_like_data():
 
 
 def test_report_names_the_constants_and_warns_about_distortions_at_chance():
-    from robust.report import at_chance, chance_band, no_signal
+    from robust.report.summary import at_chance, chance_band, no_signal
 
     # 12 classes, 1,200 images: chance 8.3 %, band 8.3 + 1.96 x 0.80 = 9.9 %
     assert chance_band(12, 1200) == pytest.approx(1 / 12 + 1.96 * (1 / 12 * 11 / 12 / 1200) ** 0.5)
@@ -150,7 +151,7 @@ def test_report_names_the_constants_and_warns_about_distortions_at_chance():
 
 
 def test_level_captions_name_the_constants_table():
-    from robust.report import level_caption
+    from robust.report.figures import level_caption
 
     assert level_caption({"distortion": {"value": [0.2, 3], "constants": "cifar"}}) == "cifar: 0.2,3"
     assert level_caption({"distortion": {"value": [1.0, 1.01, 1.02, 1.03, 1.04], "constants": "cifar"}}) == "cifar: [1..1.04]"
@@ -159,7 +160,8 @@ def test_level_captions_name_the_constants_table():
 
 
 def test_seed_003_tables_pair_each_c_run_with_its_b_run_and_rank_the_architectures():
-    from robust.report import comparison_pairs, corruption_tables
+    from robust.report import comparison_pairs
+    from robust.report.corruption import corruption_tables
 
     base = {"method": "corruption", "start": "s"}
     models = {"alex": {"method": "baseline"},

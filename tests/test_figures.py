@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from robust import figures
-from robust.report import html_page, markdown, summarise
+from robust.report.page import html_page
+from robust.report import markdown
+from robust.report.summary import summarise
 
 LEVELS = [0.6, 0.5, 0.4, 0.3, 0.2]
 

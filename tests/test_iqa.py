@@ -15,13 +15,13 @@ from scipy import stats
 from robust.cli import main
 from robust.engine import TrainParams, train
 from robust.errors import DataError, ParamError
-from robust.iqa import scoring
-from robust.iqa.autoencoder import SparseAutoencoder, sparse_autoencoder_loss
-from robust.iqa.databases import read_database
-from robust.iqa.indices import (INDICES, IndexSettings, decoder_gradient, gradient_features, patches, spearman_rows, unit_weights, ygcr,
+from robust.gradient_features.iqa import scoring
+from robust.gradient_features.iqa.autoencoder import SparseAutoencoder, sparse_autoencoder_loss
+from robust.gradient_features.iqa.databases import read_database
+from robust.gradient_features.iqa.indices import (INDICES, IndexSettings, decoder_gradient, gradient_features, patches, spearman_rows, unit_weights, ygcr,
                                 zca_matrix, zca_whiten)
-from robust.iqa.run import IQAParams, score_root
-from robust.iqa.train import PatchBatches, natural_images, sample_patches, train_autoencoder
+from robust.gradient_features.iqa.run import IQAParams, score_root
+from robust.gradient_features.iqa.train import PatchBatches, natural_images, sample_patches, train_autoencoder
 
 SMALL_AE = {"iqa": {"autoencoder": {"patches": 2000, "train": {"epochs": 2, "lbfgs_iterations": 10}}}}
 
@@ -195,7 +195,7 @@ def test_spearman_rows_equal_scipy_and_handle_constants():
 
 
 def test_identical_images_score_one_and_distortion_lowers_every_index(autoencoder):
-    from robust.iqa.train import load_autoencoder
+    from robust.gradient_features.iqa.train import load_autoencoder
 
     model = load_autoencoder(autoencoder)
     torch.manual_seed(0)
@@ -210,8 +210,8 @@ def test_identical_images_score_one_and_distortion_lowers_every_index(autoencode
 
 
 def test_the_gradient_index_takes_the_gradient_of_the_reference_only(autoencoder):
-    from robust.iqa.indices import gradient, whitened_patches
-    from robust.iqa.train import load_autoencoder
+    from robust.gradient_features.iqa.indices import gradient, whitened_patches
+    from robust.gradient_features.iqa.train import load_autoencoder
 
     model = load_autoencoder(autoencoder)
     photo = torch.from_numpy(natural_images(None)[0]).permute(2, 0, 1)
@@ -302,8 +302,8 @@ def test_bad_databases_get_one_clear_error(tmp_path, autoencoder):
 def test_batches_of_mixed_sizes_score_as_single_pairs(tmp_path, autoencoder):
     from PIL import Image
 
-    from robust.iqa.run import score_database
-    from robust.iqa.train import load_autoencoder
+    from robust.gradient_features.iqa.run import score_database
+    from robust.gradient_features.iqa.train import load_autoencoder
 
     rng = np.random.default_rng(0)
     rows = ["reference,distorted,dmos"]
@@ -350,8 +350,26 @@ def test_iqa_params_are_validated():
         IQAParams.from_dict({"source": "tid2013"})
     with pytest.raises(ParamError, match="iqa.index.whitening"):
         IQAParams.from_dict({"index": {"whitening": "global"}})
-    assert IQAParams.from_dict({}).index_settings().scale == 1.0  # pipeline: the 32 px shards are not halved
+    assert IQAParams.from_dict({}).index_settings().scale == 0.5  # pipeline: full-resolution crops, halved as TID2013
     assert IQAParams.from_dict({"source": "csv", "root": "x.csv"}).index_settings().scale == 0.5  # a database: the original's 0.5
+    with pytest.raises(ParamError, match="iqa.crop"):
+        IQAParams.from_dict({"crop": 32})  # the 32 px set of old: 16 patches, a rank-deficient whitening
+
+
+def test_the_pipeline_set_is_full_resolution_crops_of_the_photographs():
+    from robust.gradient_features.iqa.run import patch_count, reference_crops
+    from robust.gradient_features.iqa.train import colour_photographs
+
+    photos = colour_photographs()
+    crops = reference_crops(len(photos) + 1, 256)
+    assert all(c.shape == (256, 256, 3) and c.dtype == np.uint8 for c in crops)
+    # one crop of each photograph first (its top-left tile), then the second tile of the first photograph with one
+    for photo, crop in zip(photos, crops):
+        np.testing.assert_array_equal(crop, photo[:256, :256])
+    assert not any(np.array_equal(crops[-1], c) for c in crops[:-1])
+    assert patch_count(256, 256, 0.5) == 256 >= 192  # a full-rank 192-dimensional covariance per image
+    with pytest.raises(DataError, match="iqa.images"):
+        reference_crops(1000, 256)
 
 
 def test_bootstrap_over_references_is_paired_and_finds_a_real_difference():

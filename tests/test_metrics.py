@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from robust.errors import RobustError
-from robust.metrics import ALEXNET_IMAGENET_C, corruption_error, mce_report, relative_corruption_error, topk_correct
+from robust.evaluation.metrics import ALEXNET_IMAGENET_C, corruption_error, mce_report, relative_corruption_error, topk_correct
 
 
 def test_topk_counts():

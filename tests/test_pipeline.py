@@ -46,7 +46,7 @@ def tiny_params(suites: dict[str, list[str]]) -> dict:
     params["train"].update(epochs=1, batch_size=8, workers=0)
     params["evaluate"]["batch_size"] = 5
     params["gradients"].update(epochs=3, per_class=4, batch_size=16, bootstrap=20)
-    params["iqa"].update(images=4, bootstrap=20)
+    params["iqa"].update(images=4, crop=128, bootstrap=20)
     params["iqa"]["autoencoder"].update(patches=1000, train={"optimizer": "lbfgs", "lbfgs_iterations": 5, "epochs": 2})
     return params
 
@@ -306,14 +306,16 @@ def test_iqa_stages_score_the_four_indices_against_the_level(repo):
     info = json.loads((repo / "data/iqa/autoencoder/info.json").read_text())
     assert info["patches"] == 1000 and len(info["loss_per_epoch"]) == 2 and (repo / "metrics/iqa/train/plots/metrics/train/loss.tsv").is_file()
     summary = json.loads((repo / "metrics/iqa/summary.json").read_text())
-    # 4 clean test images x (contrast 5 + dc_awgn 6 + ra_jpeg 5 levels), in the suites' order
+    # 4 crops of the builtin photographs x (contrast 5 + dc_awgn 6 + ra_jpeg 5 levels), in the suites' order, read at 0.5
     assert summary["pairs"] == 4 * 16 and summary["references"] == 4 and summary["types"] == ["contrast", "dc_awgn", "ra_jpeg"]
-    assert summary["protocol"].startswith("agreement with distortion strength") and summary["index_settings"]["scale"] == 1.0
+    assert summary["protocol"].startswith("agreement with distortion strength") and summary["index_settings"]["scale"] == 0.5
+    assert summary["patches_per_image"] == {"min": 64, "max": 64}  # (128 x 0.5 / 8)^2
     assert list(summary["srocc"]) == ["psnr", "ssim", "unique", "gradient"] and summary["gradient_minus_unique"]["interval"] is not None
     assert summary["per_type"]["dc_awgn"]["psnr"]["srocc"] > 0.5  # more noise, lower PSNR
     report = (repo / "metrics/report.md").read_text()
     assert "## Image quality: UNIQUE (activations) vs its gradient version (seed 001), on `pipeline`" in report
     assert "| dc_awgn |" in report and "gradient - unique (mean within-type SROCC)" in report
+    assert "Each image gives 64 8 x 8 patches at scale 0.5 (fewer than 192: its own whitening rests on a rank-deficient covariance)." in report
 
 
 @pytest.fixture(scope="module")
@@ -348,8 +350,8 @@ def test_cure_tsr_challenges_give_seed_001s_table(cure_repo):
     assert set(summary["levels"]["cure_noise"]) == {"1", "2", "3", "4", "5"}
     report = (cure_repo / "metrics/report.md").read_text()
     assert "| features | dc_awgn | DE | CE | NO | mean |" in report  # the suites' order; CURE-TSR's types by the seed's names
-    iqa = json.loads((cure_repo / "metrics/iqa/summary.json").read_text())  # released CURE-TSR sets keep their own keys: left out
-    assert iqa["types"] == ["dc_awgn"] and len(iqa["skipped_unpaired_sets"]) == 20 and "cure_noise/5" in iqa["skipped_unpaired_sets"]
+    iqa = json.loads((cure_repo / "metrics/iqa/summary.json").read_text())  # CURE-TSR's types exist only as released files: not in the IQA set
+    assert iqa["types"] == ["dc_awgn"]
     assert "up to date" in dvc(cure_repo, "status")
 
 
@@ -373,3 +375,26 @@ def test_recognition_aware_processors_tables_and_benchmark_rows(repo):
     state = torch.load(repo / "data/models/ra-denoise-ra/model.pt", weights_only=True)
     base = torch.load(repo / "data/models/deepcorrect_net/model.pt", weights_only=True)
     assert all(torch.equal(state[f"recogniser.{k}"], v) for k, v in base.items())
+
+
+def test_emptied_suites_leave_a_pipeline_whose_every_dependency_exists_or_is_made(tmp_path):
+    """params.yaml invites removing names from corrupt.suites; without DeepCorrect (no ranking)
+    the report stage still finds metrics/deepcorrect (kept in git by its README)."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["corrupt"]["suites"]["deepcorrect"] = []
+    params["methods"]["deepcorrect"]["ranking"].update(bases=[], runs={})
+    params["models"] = {name: spec for name, spec in params["models"].items() if spec["method"] not in ("deepcorrect", "finetune")}
+    params["evaluate"]["control"] = None
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", ".dvcignore", "constraints.txt"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("stages", "robust"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "metrics" / "deepcorrect").mkdir(parents=True)
+    shutil.copy(ROOT / "metrics" / "deepcorrect" / "README.md", repo / "metrics" / "deepcorrect" / "README.md")
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    dvc(repo, "init", "-q")
+    out = dvc(repo, "repro", "--dry")
+    assert "Running stage 'report'" in out and "rank@" not in out

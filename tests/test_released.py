@@ -9,7 +9,7 @@ import pytest
 from formats import truncate, write_cifar, write_cifar_c, write_cure_tsr_challenges, write_tiny_imagenet, write_tiny_imagenet_c
 from PIL import Image
 
-from robust.corrupt import CorruptParams
+from robust.distortions.settings import CorruptParams
 from robust.data.loader import make_loader
 from robust.data.prepare import fit_image, prepare
 from robust.data.shards import decode_image, read_info, read_tar
@@ -17,7 +17,7 @@ from robust.data.sources.base import safe_key
 from robust.data.sources.curetsr import CureTsrSource
 from robust.errors import DataError
 from robust.params import DataParams
-from robust.released import write_released
+from robust.distortions.released import write_released
 
 ALL = {"train_size": None, "val_size": None, "shard_size": 4, "workers": 1}
 
@@ -302,7 +302,7 @@ def test_cure_tsr_missing_challenge_or_imagenet_c_name(cure, tmp_path, name, mat
 
 def test_the_shard_builders_are_picklable(cifar, tiny, cure, tmp_path):
     from robust.data.shards import read_info as info_of
-    from robust.released import _plan_cifar_c, _plan_cure_tsr, _plan_imagenet_c
+    from robust.distortions.released import _plan_cifar_c, _plan_cure_tsr, _plan_imagenet_c
 
     write_c(cifar, tmp_path / "C")
     write_tiny_imagenet_c(tmp_path / "T", WNIDS, per_class=1)
@@ -312,3 +312,19 @@ def test_the_shard_builders_are_picklable(cifar, tiny, cure, tmp_path):
         plan = plan_of(clean, info_of(clean / "test"), name, root, params())[3]
         builder, job = pickle.loads(pickle.dumps((plan.builder, plan.jobs[0])))
         assert [s["__key__"] for s in builder(job)] == [s["__key__"] for s in plan.builder(plan.jobs[0])]
+
+
+def test_released_pixels_stay_lossless_whatever_corrupt_format_says(cifar, cure, tmp_path):
+    """CIFAR-10-C's arrays are the benchmark itself: with corrupt.format jpg they are still stored
+    as PNG (a JPEG re-encode would add a compression the benchmark never had); CURE-TSR's fitted
+    images take the clean shards' own format (png here)."""
+    released = write_c(cifar, tmp_path / "CIFAR-10-C", names=("fog",))
+    infos = write_released(cifar["subset"], tmp_path / "out", "fog", tmp_path / "CIFAR-10-C", params(format="jpg", jpg_quality=85))
+    folder = tmp_path / "out" / "4" / "test"
+    assert infos[4]["test"]["format"] == "png"
+    for sample in samples(folder):
+        assert "png" in sample and "jpg" not in sample
+        meta = json.loads(sample["json"])
+        np.testing.assert_array_equal(decode_image(sample["png"]), released["arrays"]["fog"][meta["row"]])
+    cure_infos = write_released(cure["clean"], tmp_path / "cure", "cure_gaussian_blur", cure["base"], params(format="jpg"))
+    assert cure_infos[1]["test"]["format"] == read_info(cure["clean"] / "test")["format"] == "png"

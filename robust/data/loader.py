@@ -180,6 +180,17 @@ class DecodedLoader:
             yield batch + (torch.from_numpy(np.asarray(index, dtype=np.int64)),) if self.dataset.with_index else batch
 
 
+def to_pixels(images: torch.Tensor) -> np.ndarray:
+    """float [N, 3, H, W] in [0, 1] -> uint8 [N, H, W, 3], rounded as the shards store images
+    (what the registry's distortions take): the loader's conversion, reversed."""
+    return (images.detach().permute(0, 2, 3, 1).cpu().numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
+
+
+def from_pixels(pixels: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, H, W, 3] -> [N, 3, H, W] in [0, 1], on ``like``'s device and dtype."""
+    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).to(like.device, like.dtype) / 255.0
+
+
 def make_loader(
     folder: str | Path,
     batch_size: int,

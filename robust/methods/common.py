@@ -30,11 +30,11 @@ import torch
 from torch import nn
 
 from robust import distortions
+from robust.data.loader import from_pixels, to_pixels
 from robust.data.shards import read_info
 from robust.engine import LossFn, TrainHooks, TrainParams, Validate
 from robust.errors import ParamError, RobustError
 from robust.models import Classifier, create, load_weights
-from robust.restoration import from_pixels, to_pixels  # noqa: F401 -- re-exported for the methods
 
 #: keys of a models entry that are not method settings
 ENTRY_KEYS = ("method", "start", "base", "train", "replicate")

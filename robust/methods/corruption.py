@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm import tqdm
 
-from robust.distortions import IMAGENET_C, IMAGENET_C_EXTRA, Distortion, get, sample_seed
+from robust.distortions import IMAGENET_C, IMAGENET_C_EXTRA, SAME_OPERATION, Distortion, get, sample_seed
 from robust.errors import ParamError
 from robust.methods.common import Context, Run, base_spec, build, configured_distortion
 from robust.models.registry import load_weights, weights_file
@@ -56,7 +56,7 @@ from robust.params import Section, is_int, require
 PROTOCOLS = ("seed", "held_out")
 #: the project's own distortions that apply the operation of one of the 15 mCE averages (JPEG
 #: re-encoding, additive Gaussian noise): held_out refuses them as it refuses the 15 themselves
-SAME_AS_TESTED = {"ra_jpeg": "jpeg_compression", "dc_awgn": "gaussian_noise", "ra_noise": "gaussian_noise"}
+SAME_AS_TESTED = {name: same for name, same in SAME_OPERATION.items() if same in IMAGENET_C}
 DATA = ("clean", "corrupted")
 BENCHMARKS = ("imagenet_c", "all")
 

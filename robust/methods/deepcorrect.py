@@ -64,12 +64,12 @@ from torch import nn
 from tqdm import tqdm
 
 from robust import distortions
-from robust.data.loader import make_loader
+from robust.data.loader import from_pixels, make_loader, to_pixels
 from robust.data.shards import atomic_dir, read_info, write_csv, write_json
 from robust.distortions import Distortion, sample_seed
 from robust.engine import pick_device
 from robust.errors import DataError, ParamError
-from robust.methods.common import Context, Run, configured_distortion, from_pixels, load_base, load_trained, mix_loss, to_pixels
+from robust.methods.common import Context, Run, configured_distortion, load_base, load_trained, mix_loss
 from robust.models import Classifier
 from robust.models.correctable import CorrectionWrapper, layout, replace, run_steps
 from robust.params import Section, is_int, require

@@ -1,7 +1,7 @@
 """Recognition-aware (RA) image processing (Liu et al., "Exploring Simple and Transferable
 Recognition-Aware Image Processing", TPAMI 2022; seed 002).
 
-A processor P (``srresnet``) restores an image degraded by a task (:mod:`robust.restoration`:
+A processor P (``srresnet``) restores an image degraded by a task (:mod:`robust.recognition_aware.tasks`:
 ``sr`` / ``denoise`` / ``jpeg``); a fixed recogniser R (the entry's ``base``, a trained
 ``models:`` classifier) classifies the result. R stays in eval mode and is never updated; it
 normalises P's output inside its own graph (:class:`~robust.models.Classifier`), so the
@@ -29,7 +29,7 @@ classifier like any other. With ``benchmark: imagenet_c`` (the default's ``ra`` 
 test image there, which is why the default leaves the other suites out. An entry with
 ``benchmark: false`` is no leaderboard row: it belongs in ``study_models:`` (``train-study@``,
 no ``evaluate@``), and seed 002's tables (every mode on several recognisers, PSNR / SSIM) are
-the ``ra`` stage's (:mod:`robust.ra_tables`).
+the ``ra`` stage's (:mod:`robust.recognition_aware.tables`).
 
 Settings (``methods.ra``, overridden by an entry): ``task``, ``mode``, ``lam``, ``tasks``
 (each task's degradation), ``processor`` / ``transformer`` (registry options of P and T;
@@ -59,7 +59,7 @@ from robust.errors import ParamError
 from robust.methods.common import Context, Run, load_base
 from robust.models import Classifier, create
 from robust.params import Section, is_int, require
-from robust.restoration import Task, TaskParams, eval_seeds, quality
+from robust.recognition_aware.tasks import Task, TaskParams, eval_seeds, quality
 
 MODES = ("plain", "ra", "ra_transformer", "ra_unsupervised")
 #: the seed's lambda of each mode (``plain`` has no recognition term)
@@ -187,7 +187,7 @@ def restored_scores(batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Te
     """Per image of ``(inputs, labels, clean)`` batches: each recogniser's top-1 hit on
     ``make(inputs) -> (restored, shown)``, and PSNR / SSIM of ``restored`` against ``clean``
     (when given). The one restore -> recognise -> quality loop of training's validation
-    (:func:`task_scores`) and seed 002's tables (:mod:`robust.ra_tables`)."""
+    (:func:`task_scores`) and seed 002's tables (:mod:`robust.recognition_aware.tables`)."""
     hits: dict[str, list[np.ndarray]] = {name: [] for name in recognisers}
     psnr, ssim = [], []
     for inputs, labels, clean in batches:

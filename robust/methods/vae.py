@@ -24,6 +24,7 @@ from torch import nn
 from robust.data.loader import make_loader
 from robust.methods.common import Context, Run, build
 from robust.errors import ParamError
+from robust.models.gradient_vae import valid_sides
 from robust.params import is_int, require
 
 #: this method's models are not classifiers: no top-1, no leaderboard row
@@ -39,7 +40,8 @@ def input_size(settings: dict[str, Any]) -> int:
     if unknown:
         raise ParamError(f"Unknown setting methods.vae.{unknown[0]}.", "methods.vae takes image_size (and train:).")
     size = settings.get("image_size", 28)
-    require(is_int(size) and 8 <= size <= 512, "methods.vae.image_size", size, "an integer from 8 to 512 (28 in the reference)")
+    require(is_int(size) and size >= 12 and (size - 12) % 16 == 0, "methods.vae.image_size", size,
+            f"a side the VAE's decoder reproduces, 12 + 16 k: {', '.join(map(str, valid_sides(76)))}, ... (28 in the reference)")
     return int(size)
 
 
@@ -69,7 +71,8 @@ def mean_loss(model: nn.Module, folder: Path, batch_size: int = 512, device: tor
 
 def setup(ctx: Context) -> Run:
     """Every weight of the VAE trains; validation loss picks the kept epoch."""
-    model = build({"arch": ctx.spec.get("arch", "vae"), "input_size": input_size(ctx.settings)}, ctx.clean_dir)
+    # the VAE resizes its inputs itself (GradientVAE.prepare): the same resize in training and in the gradients stage
+    model = build({"arch": ctx.spec.get("arch", "vae"), "side": input_size(ctx.settings)}, ctx.clean_dir)
     val = ctx.clean_dir / "val"
     batch = ctx.train.batch_size
 

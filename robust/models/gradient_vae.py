@@ -3,8 +3,11 @@ Prabhushankar, Temel & AlRegib, "Distorted Representation Space Characterization
 Backpropagated Gradients", ICIP 2019; seed 001).
 
 The VAE is trained on clean images only. Its input is a 28 x 28 RGB image in [0, 1] (no
-normalisation): the shards' images are resized to ``image_size`` inside the forward
-(antialiased bilinear, as PIL's resize of the original code), so any shard size works.
+normalisation): the shards' images are resized to ``image_size`` inside its own forward
+(:meth:`GradientVAE.prepare`, antialiased bilinear, as PIL's resize of the original code), so
+any shard size works and training and gradient extraction resize the same way. The decoder
+ends at ``16 s - 20`` pixels for an encoder output of side ``s``, so only sides 12, 28, 44,
+60, ... (12 + 16 k) are built; any other is refused (:func:`check_side`).
 
 Encoder: four conv 4x4 / stride 2 / padding 2 with ReLU, channels 3 -> 3 -> 6 -> 9 -> 12
 (28 -> 15 -> 8 -> 5 -> 3), flatten 108, ``mu`` and ``logvar`` = Linear(108, 20) each.
@@ -39,13 +42,28 @@ ENCODER_WEIGHT = "encoder.6.weight"  # the last encoder conv (the original's ``d
 DECODER_WEIGHTS = {"last": "decoder.6.weight", "first": "decoder.0.weight"}
 
 
+def valid_sides(up_to: int = 512) -> list[int]:
+    """The input sides the VAE's decoder reproduces exactly: 12 + 16 k."""
+    return list(range(12, up_to + 1, 16))
+
+
+def check_side(image_size: int) -> int:
+    """``image_size`` if the VAE is built for it (:func:`valid_sides`), else a :class:`ParamError`."""
+    from robust.errors import ParamError
+
+    if not (isinstance(image_size, int) and not isinstance(image_size, bool) and image_size >= 12 and (image_size - 12) % 16 == 0):
+        raise ParamError(f"The VAE cannot be built for {image_size!r} px inputs: its decoder ends at 12 + 16 k px.",
+                         f"use one of {', '.join(map(str, valid_sides(76)))}, ... (28, the reference's).")
+    return image_size
+
+
 class GradientVAE(nn.Module):
     """The reference VAE; ``forward(x)`` -> (bce, kld, mu) per image, ``reconstruct(x)`` ->
     (reconstruction, mu, logvar) (see the module doc)."""
 
     def __init__(self, image_size: int = 28, latent: int = LATENT) -> None:
         super().__init__()
-        self.image_size = image_size
+        self.image_size = check_side(image_size)
         self.encoder = nn.Sequential(
             nn.Conv2d(3, 3, 4, 2, 2), nn.ReLU(),
             nn.Conv2d(3, 6, 4, 2, 2), nn.ReLU(),
@@ -120,6 +138,7 @@ class Detector(nn.Module):
 
 
 @register("vae", normalise=False, classifier=False)
-def vae(num_classes: int, image_size: int = 32, input_size: int = 28) -> nn.Module:
-    """The seed-001 VAE (labels unused; ``input_size`` = ``gradients.image_size``)."""
-    return GradientVAE(image_size=input_size)
+def vae(num_classes: int, image_size: int = 32, side: int = 28) -> nn.Module:
+    """The seed-001 VAE (labels unused) for ``side`` px inputs (``methods.vae.image_size``): it
+    resizes the shards' ``image_size`` images itself (:meth:`GradientVAE.prepare`)."""
+    return GradientVAE(image_size=side)

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from robust.gradient_detection import BalancedBatches, balanced, resampled
-from robust.gradients import feature_sizes, loop_features, per_sample_features
+from robust.gradient_features.detectors import BalancedBatches, balanced, resampled
+from robust.gradient_features.features import feature_sizes, loop_features, per_sample_features
 from robust.models import available, create
 from robust.models.gradient_vae import DECODER_WEIGHTS, ENCODER_WEIGHT, Detector, GradientVAE
 
@@ -50,6 +50,43 @@ def test_other_image_sizes_are_resized_and_the_registry_builds_the_vae():
     assert isinstance(model.net, GradientVAE) and model.net.image_size == 28
     x = torch.rand(2, 3, 32, 32)
     torch.testing.assert_close(model(x)[0], model.net(x)[0])  # no normalisation in front
+
+
+def test_the_vae_trains_and_gives_gradients_through_the_same_resize(tmp_path):
+    """As the pipeline builds it (methods.vae.setup): the engine's forward (the Classifier wrapper) and the gradient
+    stage's (the bare VAE) see the same 28 px image, so the features compare what the VAE was trained on."""
+    from robust.data.prepare import prepare
+    from robust.methods import setup
+    from robust.params import DataParams
+
+    prepare(DataParams(train_size=12, val_size=12, test_size=12, shard_size=12, workers=1), tmp_path / "clean")
+    params = {"models": {}, "study_models": {"vae": {"method": "vae", "start": "data/shards/clean", "arch": "vae"}},
+              "methods": {"vae": {"image_size": 28}}, "train": {"device": "cpu"}}
+    _, run = setup(params, "vae", tmp_path / "clean")
+    model = run.model.eval()
+    x = torch.rand(4, 3, 32, 32)
+    engine_view = model(x)  # what training minimises
+    gradient_view = model.net(x)  # what the gradients stage differentiates
+    torch.testing.assert_close(engine_view[0], gradient_view[0], rtol=0, atol=0)
+    torch.testing.assert_close(engine_view[2], gradient_view[2], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("size", [12, 28, 44, 60])
+def test_the_vae_is_built_for_the_sizes_its_decoder_reaches(size):
+    vae = GradientVAE(image_size=size).eval()
+    reconstruction, _, _ = vae.reconstruct(torch.rand(2, 3, size, size))
+    assert reconstruction.shape == (2, 3, size, size)
+
+
+@pytest.mark.parametrize("size", [8, 16, 32, 64, 512])
+def test_every_other_vae_size_is_refused(size):
+    from robust.errors import ParamError
+    from robust.methods.vae import input_size
+
+    with pytest.raises(ParamError, match="12 \\+ 16 k"):
+        GradientVAE(image_size=size)
+    with pytest.raises(ParamError, match="methods.vae.image_size"):
+        input_size({"image_size": size})
     assert "vae" in available() and "vae" not in available(classifiers_only=True)
 
 
@@ -150,7 +187,7 @@ def test_balanced_test_sets_and_the_resampled_auroc_equal_scikit_learn():
 
 def _features(rng, n, shift):
     """Features whose gradient block moves with ``shift`` and whose mu carries nothing."""
-    from robust.gradients import Features
+    from robust.gradient_features.features import Features
 
     grads = rng.normal(size=(n, 12)).astype(np.float32)
     grads[:, :3] += shift
@@ -159,9 +196,9 @@ def _features(rng, n, shift):
 
 @pytest.mark.parametrize("shift", [3.0, 0.0])
 def test_detect_trains_both_detectors_and_reports_the_comparison(tmp_path, shift):
-    from robust.gradient_detection import detect_from_params
-    from robust.gradients import save_features
-    from robust.report import gradient_tables
+    from robust.gradient_features.detectors import detect_from_params
+    from robust.gradient_features.features import save_features
+    from robust.report.gradient_features import gradient_tables
 
     rng = np.random.default_rng(0)
     folder = tmp_path / "features"
@@ -171,9 +208,13 @@ def test_detect_trains_both_detectors_and_reports_the_comparison(tmp_path, shift
         save_features(folder / "gaussian_blur" / "1" / f"{split}.npz", _features(rng, n, shift))
     for level in (1, 2):
         save_features(folder / "fog" / str(level) / "test.npz", _features(rng, 64, shift * level))
-    params = {"gradients": {"epochs": 8, "lr": 0.01, "per_class": 32, "bootstrap": 50}, "corrupt": {"suites": {"imagenet_c": ["fog"]}}}
+        save_features(folder / "dc_blur" / str(level) / "test.npz", _features(rng, 64, shift))  # Gaussian blur under another name
+    params = {"gradients": {"epochs": 8, "lr": 0.01, "per_class": 32, "bootstrap": 50},
+              "corrupt": {"suites": {"imagenet_c": ["fog"], "deepcorrect": ["dc_blur"]}}}
     summary = detect_from_params(params, folder, tmp_path / "detectors", tmp_path / "out")
-    assert set(summary["distortions"]) == {"fog"} and set(summary["levels"]["fog"]) == {"1", "2"}  # not the training distortion
+    # unseen types only: neither the training distortion nor dc_blur, which applies its operation (Gaussian blur)
+    assert set(summary["distortions"]) == {"fog"} and set(summary["levels"]["fog"]) == {"1", "2"}
+    assert summary["same_operation_left_out"] == ["dc_blur"]
     assert (tmp_path / "detectors" / "gradients" / "model.pt").is_file()
     row = summary["distortions"]["fog"]
     assert abs(row["activations"]["auroc"] - 0.5) < 0.15  # mu carries nothing

@@ -14,9 +14,9 @@ from robust.methods import benchmark_distortions, context, is_classifier, load_m
 from robust.methods import ra
 from robust.models import create
 from robust.params import DataParams
-from robust.ra_tables import check_recognisers, processors, tables_from_params
-from robust.report import ra_tables
-from robust.restoration import PSNR_CAP, Task, TaskParams, eval_seeds, quality
+from robust.recognition_aware.tables import check_recognisers, processors, tables_from_params
+from robust.report.recognition_aware import ra_tables
+from robust.recognition_aware.tasks import PSNR_CAP, Task, TaskParams, eval_seeds, quality
 
 BASE = {"method": "baseline", "arch": "deepcorrect_net", "width": 0.25}
 

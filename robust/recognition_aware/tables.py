@@ -2,7 +2,7 @@
 
 For each task (the ``method: ra`` entries of ``models:``, grouped by their task settings and ``seed``)
 the ``ra`` stage degrades the clean test split once (per-sample seeds from the image's index,
-:func:`robust.restoration.eval_seeds`) and scores, per row:
+:func:`robust.recognition_aware.tasks.eval_seeds`) and scores, per row:
 
 * ``none``: the no-processing output (bicubic upsampling for ``sr``, the degraded input otherwise);
 * one row per entry (its ``mode``): P's output, and what R sees (T's output for ``ra_transformer``);
@@ -10,7 +10,7 @@ the ``ra`` stage degrades the clean test split once (per-sample seeds from the i
 
 Columns: top-1 of each recogniser in ``restoration.recognisers`` (the first should be the R
 the processors were trained with; the others never saw P) with a 95 % bootstrap interval
-over the test images, and P's mean PSNR / SSIM (:func:`robust.restoration.quality`). Every
+over the test images, and P's mean PSNR / SSIM (:func:`robust.recognition_aware.tasks.quality`). Every
 row is compared with the task's ``plain`` row by a paired bootstrap (the same resampled images
 for both): ``vs_plain`` holds the difference and its interval for each recogniser and for
 PSNR / SSIM. ``transfer`` says, per RA-type row, on how many of the OTHER recognisers the gain
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from robust.bootstrap import interval, resample_indices
+from robust.evaluation.bootstrap import interval, resample_indices
 from robust.data.loader import make_loader
 from robust.data.shards import write_json
 from robust.engine import inference_model, pick_device
@@ -36,7 +36,7 @@ from robust.methods import context, is_classifier, load_model
 from robust.methods.common import model_entries
 from robust.methods.ra import MODES, RASettings, restored_scores
 from robust.params import Section, is_int, require
-from robust.restoration import TASKS, Task, eval_seeds
+from robust.recognition_aware.tasks import TASKS, Task, eval_seeds
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class TableParams(Section):
 
 def processors(params: dict[str, Any], clean_dir: Path) -> dict[tuple[Task, int], list[tuple[str, RASettings]]]:
     """The ``method: ra`` entries of ``models:`` and ``study_models:``, grouped by task and
-    evaluation seed (the same degraded test images): tasks in :data:`~robust.restoration.TASKS`
+    evaluation seed (the same degraded test images): tasks in :data:`~robust.recognition_aware.tasks.TASKS`
     order, entries in mode order (plain first)."""
     groups: dict[tuple[Task, int], list[tuple[str, RASettings]]] = {}
     for name, spec in model_entries(params).items():

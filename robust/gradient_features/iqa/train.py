@@ -28,8 +28,8 @@ from tqdm import tqdm
 from robust.data.shards import atomic_dir, write_json
 from robust.engine import CHECKPOINT, MODEL, TrainParams, train
 from robust.errors import DataError
-from robust.iqa.autoencoder import PATCH, SparseAutoencoder, sparse_autoencoder_loss
-from robust.iqa.indices import ygcr, zca_matrix
+from robust.gradient_features.iqa.autoencoder import PATCH, SparseAutoencoder, sparse_autoencoder_loss
+from robust.gradient_features.iqa.indices import ygcr, zca_matrix
 from robust.params import Section, is_int, require
 
 #: the CPU default's training settings (full batch: batch_size is at least ``patches``)
@@ -75,16 +75,22 @@ def _rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
 
 
+def colour_photographs() -> list[np.ndarray]:
+    """The builtin dataset's colour photographs at their own size (uint8 RGB; the grey ones left
+    out): the autoencoder's default patches and the pipeline IQA set's references."""
+    from robust.data.sources.builtin import PHOTOS, _photo_bytes
+
+    photos = []
+    for package, filename in PHOTOS.values():
+        with Image.open(io.BytesIO(_photo_bytes(package, filename))) as image:
+            photos.append(np.asarray(image.convert("RGB")))
+    return [p for p in photos if not (np.array_equal(p[..., 0], p[..., 1]) and np.array_equal(p[..., 1], p[..., 2]))]
+
+
 def natural_images(patches_root: str | None) -> list[np.ndarray]:
     """The images patches are drawn from, as float RGB arrays in [0, 1] (see the module doc)."""
     if patches_root is None:
-        from robust.data.sources.builtin import PHOTOS, _photo_bytes
-
-        photos = []
-        for package, filename in PHOTOS.values():
-            with Image.open(io.BytesIO(_photo_bytes(package, filename))) as image:
-                photos.append(_rgb(image))
-        return [p for p in photos if not (np.array_equal(p[..., 0], p[..., 1]) and np.array_equal(p[..., 1], p[..., 2]))]
+        return [photo.astype(np.float32) / 255.0 for photo in colour_photographs()]
     from robust.data.sources.base import IMAGE_SUFFIXES, open_image_file
 
     root = Path(patches_root)

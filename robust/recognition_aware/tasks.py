@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from robust.data.loader import from_pixels, to_pixels
 from robust.distortions import bicubic_resize, jpeg_roundtrip, sample_seed
 from robust.errors import ParamError
 from robust.params import Section, is_int, require
@@ -42,17 +43,6 @@ TASKS = ("sr", "denoise", "jpeg")
 #: the project's own distortion (corrupt suite ``restoration``) that matches each task
 TASK_DISTORTION = {"sr": "ra_bicubic", "denoise": "ra_noise", "jpeg": "ra_jpeg"}
 PSNR_CAP = 100.0  # dB: the PSNR of an exact copy (infinite) is counted as this
-
-
-def to_pixels(images: torch.Tensor) -> np.ndarray:
-    """float [N, 3, H, W] in [0, 1] -> uint8 [N, H, W, 3], rounded as the shards store images
-    (what the registry's distortions take)."""
-    return (images.detach().permute(0, 2, 3, 1).cpu().numpy() * 255.0).round().clip(0, 255).astype(np.uint8)
-
-
-def from_pixels(pixels: np.ndarray, like: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, H, W, 3] -> [N, 3, H, W] in [0, 1], on ``like``'s device and dtype."""
-    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).to(like.device, like.dtype) / 255.0
 
 
 @dataclass(frozen=True)

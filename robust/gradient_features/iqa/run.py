@@ -3,16 +3,23 @@
 ``iqa.source``:
 
 * ``pipeline`` (the default): no human scores exist for the builtin data, so the set is built
-  from the first ``iqa.images`` clean test images and their copies in every built distorted
-  test set of ``corrupt.suites`` (every distortion x level). The "subjective" score is the
-  distortion LEVEL (higher = worse), and an index is scored by its rank agreement with it
-  within each distortion type (``mean_within_type_srocc``, the headline) and pooled. This is
-  agreement with distortion strength, not with human opinion, and the summary says so.
+  from full-resolution photographs, as the seed's databases are: ``iqa.images`` crops of
+  ``iqa.crop`` px (non-overlapping, taken in turn from the builtin dataset's colour photographs
+  at their own size: 256 px by default, against TID2013's 512 x 384) and their copies under
+  every distortion of ``corrupt.suites`` that is a function (not the released-only CURE-TSR
+  types) at every level, made here with the tables for that size (``auto``: the ImageNet table)
+  and per-image seeds. Read at ``index.scale`` 0.5 as on TID2013, a 256 px crop gives 256 8 x 8
+  patches, so each image's own 192-dimensional whitening rests on a full-rank covariance (the
+  32 px test images gave 16). The "subjective" score is the distortion LEVEL (higher = worse),
+  and an index is scored by its rank agreement with it within each distortion type
+  (``mean_within_type_srocc``, the headline) and pooled. This is agreement with distortion
+  strength, not with human opinion, and the summary says so. The photographs are also the
+  autoencoder's default patch source (``iqa.autoencoder.patches_root: null``): the index's
+  training patches and its test references come from the same six photographs.
 * ``tid2013`` | ``livemd`` | ``csv`` at ``iqa.root``: a real database
-  (:mod:`robust.iqa.databases`); the headline is the pooled SROCC, as the field reports it.
+  (:mod:`robust.gradient_features.iqa.databases`); the headline is the pooled SROCC, as the field reports it.
 
-``index.scale: auto`` is the original's 0.5 on a real database and 1 on the pipeline's small
-shards (32 px halved would leave four 8 x 8 patches per image).
+``index.scale: auto`` is the original's 0.5 everywhere (the pipeline set is full-resolution too).
 """
 
 from __future__ import annotations
@@ -28,10 +35,10 @@ from tqdm import tqdm
 
 from robust.data.shards import write_json
 from robust.errors import DataError, ParamError
-from robust.iqa import scoring
-from robust.iqa.autoencoder import SparseAutoencoder
-from robust.iqa.databases import FORMATS, Database, Pair, batches, read_database
-from robust.iqa.indices import INDICES, IndexSettings
+from robust.gradient_features.iqa import scoring
+from robust.gradient_features.iqa.autoencoder import SparseAutoencoder
+from robust.gradient_features.iqa.databases import FORMATS, Database, Pair, batches, read_database
+from robust.gradient_features.iqa.indices import INDICES, IndexSettings
 from robust.params import Section, is_int, require
 
 SOURCES = ("pipeline", *FORMATS)
@@ -45,16 +52,17 @@ FIT = "PLCC and RMSE after a 5-parameter logistic fit (scipy curve_fit) of the s
 
 @dataclass(frozen=True)
 class IQAParams(Section):
-    """The ``iqa:`` section (``autoencoder:`` is read by :mod:`robust.iqa.train`)."""
+    """The ``iqa:`` section (``autoencoder:`` is read by :mod:`robust.gradient_features.iqa.train`)."""
 
     source: str = "pipeline"          # pipeline | tid2013 | livemd | csv
     root: str | None = None           # the database folder (the CSV file for csv)
-    images: int = 100                 # pipeline: clean test images (each with every distortion x level)
+    images: int = 6                   # pipeline: reference crops (each with every distortion x level)
+    crop: int = 256                   # pipeline: their side in px (at least 256: full-resolution, as the seed's databases)
     batch_size: int = 64              # pairs per batch
     bootstrap: int = 200              # resamples of the reference images for the intervals (0: none)
     bootstrap_seed: int = 0
     index: dict[str, Any] = field(default_factory=dict)        # IndexSettings keys; scale: auto | a number
-    autoencoder: dict[str, Any] = field(default_factory=dict)  # robust.iqa.train.AutoencoderParams
+    autoencoder: dict[str, Any] = field(default_factory=dict)  # robust.gradient_features.iqa.train.AutoencoderParams
 
     section: ClassVar[str] = "iqa"
 
@@ -62,7 +70,7 @@ class IQAParams(Section):
         require(self.source in SOURCES, f"{section}.source", self.source, " | ".join(SOURCES))
         if self.source != "pipeline":
             require(isinstance(self.root, str) and bool(self.root), f"{section}.root", self.root, f"the path of the {self.source} database")
-        for name, minimum in (("images", 1), ("batch_size", 1), ("bootstrap", 0), ("bootstrap_seed", 0)):
+        for name, minimum in (("images", 1), ("crop", 64), ("batch_size", 1), ("bootstrap", 0), ("bootstrap_seed", 0)):
             value = getattr(self, name)
             require(is_int(value) and value >= minimum, f"{section}.{name}", value, f"an integer >= {minimum}")
         require(isinstance(self.index, dict), f"{section}.index", self.index, "a mapping")
@@ -71,7 +79,7 @@ class IQAParams(Section):
     def index_settings(self) -> IndexSettings:
         values = dict(self.index)
         if values.get("scale", "auto") == "auto":
-            values["scale"] = 1.0 if self.source == "pipeline" else 0.5
+            values["scale"] = 0.5
         return IndexSettings.from_dict(values, f"{self.section}.index")
 
 
@@ -86,7 +94,7 @@ class ScoredSet:
     groups: np.ndarray
     higher_is_better: bool
     seconds: dict[str, float]
-    skipped: list[str] = field(default_factory=list)  # pipeline: test sets not paired with the clean images by key
+    patches: dict[str, int] = field(default_factory=dict)  # 8 x 8 patches per image after the resize: min and max over the references
 
 
 def _score_batches(batch_iter: Any, n: int, model: SparseAutoencoder, settings: IndexSettings, desc: str) -> tuple[dict[str, np.ndarray], dict[str, float]]:
@@ -104,49 +112,55 @@ def _score_batches(batch_iter: Any, n: int, model: SparseAutoencoder, settings: 
 
 def score_database(db: Database, model: SparseAutoencoder, settings: IndexSettings, batch_size: int) -> ScoredSet:
     """The four indices on every pair of a database."""
+    from PIL import Image
+
     scores, seconds = _score_batches(batches(db.pairs, batch_size), len(db.pairs), model, settings, f"iqa {db.name}")
+    sizes = []
+    for reference in dict.fromkeys(p.reference for p in db.pairs):
+        with Image.open(reference) as image:  # the header only
+            sizes.append(patch_count(image.height, image.width, settings.scale))
     return ScoredSet(db.name, scores, np.array([p.score for p in db.pairs]), np.array([p.kind for p in db.pairs]),
-                     np.array([p.group for p in db.pairs]), db.higher_is_better, seconds)
+                     np.array([p.group for p in db.pairs]), db.higher_is_better, seconds, {"min": min(sizes), "max": max(sizes)})
 
 
-def _first_images(folder: Path, count: int) -> tuple[torch.Tensor, list[str]]:
-    """The first ``count`` images of a shard folder and their keys."""
-    from robust.data.loader import make_loader
-
-    images, keys = [], []
-    for batch, _, batch_keys in make_loader(folder, min(count, 256), with_keys=True):
-        images.append(batch)
-        keys += list(batch_keys)
-        if len(keys) >= count:
-            break
-    return torch.cat(images)[:count], keys[:count]
+def patch_count(height: int, width: int, scale: float) -> int:
+    """How many 8 x 8 patches an image gives after the index's resize by ``scale``."""
+    return int(round(height * scale)) // 8 * (int(round(width * scale)) // 8)
 
 
-def score_pipeline(params: dict[str, Any], p: IQAParams, clean: Path, corrupt_root: Path, model: SparseAutoencoder,
-                   settings: IndexSettings) -> ScoredSet:
-    """The default set (module doc): clean test images x every built distortion x level."""
-    from robust.distortions import built_test_sets
+def reference_crops(count: int, side: int) -> list[np.ndarray]:
+    """``count`` non-overlapping ``side`` px crops (uint8 RGB) of the builtin dataset's colour
+    photographs at their own size, taken from each photograph in turn (its crops row by row)."""
+    from robust.gradient_features.iqa.train import colour_photographs
 
-    sets = built_test_sets(params, corrupt_root)
-    if not sets:
-        raise DataError(f"No distorted test set under {corrupt_root} for the IQA set.", "build the corrupt stages first (dvc repro), or set iqa.source to a database.")
-    references, keys = _first_images(clean / "test", p.images)
-    n_images = len(references)
-    jobs, skipped = [], []
-    for name, level in sets:
-        folder = corrupt_root / name / str(level) / "test"
-        distorted, distorted_keys = _first_images(folder, n_images)
-        if distorted_keys != keys or distorted.shape != references.shape:  # released sets (CURE-TSR, ImageNet-C) keep their own keys
-            skipped.append(f"{name}/{level}")
-            continue
-        jobs.append((name, level, distorted))
-    if skipped:
-        print(f"iqa: {len(skipped)} test sets are not distorted copies of the clean test images (other keys or sizes) and are left out: "
-              + ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
-    if not jobs:
-        raise DataError(f"No test set under {corrupt_root} pairs with the clean test images by key (released sets keep their own keys), "
-                        "so there is no full-reference pair to score.",
-                        "add a generated suite (corrupt.suites, e.g. deepcorrect) or score a database with iqa.source: tid2013 | livemd | csv.")
+    tiles = [[photo[top:top + side, left:left + side] for top in range(0, photo.shape[0] - side + 1, side)
+              for left in range(0, photo.shape[1] - side + 1, side)] for photo in colour_photographs()]
+    crops = [tile[k] for k in range(max(len(t) for t in tiles)) for tile in tiles if k < len(tile)]
+    if len(crops) < count:
+        raise DataError(f"The builtin photographs give {len(crops)} crops of {side} px, fewer than iqa.images = {count}.",
+                        f"set iqa.images to at most {len(crops)} or a smaller iqa.crop.")
+    return crops[:count]
+
+
+def score_pipeline(params: dict[str, Any], p: IQAParams, model: SparseAutoencoder, settings: IndexSettings) -> ScoredSet:
+    """The default set (module doc): full-resolution crops x every generated distortion x level."""
+    from robust.distortions import RELEASED_ONLY, configured, configured_names, sample_seed
+
+    corrupt = params.get("corrupt") or {}
+    names = [n for n in configured_names(params) if n not in RELEASED_ONLY]
+    if not names:
+        raise DataError("corrupt.suites lists no distortion that can be generated for the IQA set.",
+                        "add one (e.g. the deepcorrect suite) or score a database with iqa.source: tid2013 | livemd | csv.")
+    crops = reference_crops(p.images, p.crop)
+    references = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
+    jobs = []
+    for name in tqdm(names, desc="iqa set", unit="distortion", disable=None):
+        distortion = configured(name, (params.get("distortions") or {}).get(name), p.crop, corrupt.get("constants", "auto"))
+        for level in range(1, distortion.levels + 1):
+            made = [distortion(crop, level, np.random.default_rng(sample_seed(int(corrupt.get("seed", 0)), name, level, f"iqa-{i}")))
+                    for i, crop in enumerate(crops)]
+            jobs.append((name, level, torch.from_numpy(np.stack(made)).permute(0, 3, 1, 2).float() / 255.0))
+    n_images = len(crops)
     total = n_images * len(jobs)
 
     def batch_iter() -> Any:
@@ -158,8 +172,10 @@ def score_pipeline(params: dict[str, Any], p: IQAParams, clean: Path, corrupt_ro
             offset += n_images
 
     scores, seconds = _score_batches(batch_iter(), total, model, settings, "iqa pipeline")
+    count = patch_count(p.crop, p.crop, settings.scale)
     return ScoredSet("pipeline", scores, np.repeat([float(level) for _, level, _ in jobs], n_images),
-                     np.repeat([name for name, _, _ in jobs], n_images), np.tile(np.arange(n_images), len(jobs)), False, seconds, skipped)
+                     np.repeat([name for name, _, _ in jobs], n_images), np.tile(np.arange(n_images), len(jobs)), False, seconds,
+                     {"min": count, "max": count})
 
 
 def summarise(scored: ScoredSet, p: IQAParams, settings: IndexSettings) -> dict[str, Any]:
@@ -186,7 +202,7 @@ def summarise(scored: ScoredSet, p: IQAParams, settings: IndexSettings) -> dict[
         "references": int(len(np.unique(scored.groups))),
         "types": list(per_type),
         "index_settings": settings.as_dict(),
-        "skipped_unpaired_sets": scored.skipped,
+        "patches_per_image": scored.patches,
         "bootstrap": {"resamples": p.bootstrap, "seed": p.bootstrap_seed, "over": "reference images"},
         "srocc": headline,
         "gradient_minus_unique": difference,
@@ -196,15 +212,15 @@ def summarise(scored: ScoredSet, p: IQAParams, settings: IndexSettings) -> dict[
     }
 
 
-def run_from_params(params: dict[str, Any], clean: str | Path, corrupt_root: str | Path, autoencoder: str | Path, out: str | Path) -> dict[str, Any]:
+def run_from_params(params: dict[str, Any], autoencoder: str | Path, out: str | Path) -> dict[str, Any]:
     """The ``iqa`` stage: score ``iqa.source`` and write the summary JSON to ``out``."""
-    from robust.iqa.train import load_autoencoder
+    from robust.gradient_features.iqa.train import load_autoencoder
 
     p = IQAParams.from_dict(params.get("iqa"))
     settings = p.index_settings()
     model = load_autoencoder(autoencoder)
     if p.source == "pipeline":
-        scored = score_pipeline(params, p, Path(clean), Path(corrupt_root), model, settings)
+        scored = score_pipeline(params, p, model, settings)
     else:  # database images are large (TID2013 512 x 384, LIVE-MD 1280 x 720): at most 8 pairs per batch
         scored = score_database(read_database(str(p.root), p.source), model, settings, min(p.batch_size, 8))
     summary = summarise(scored, p, settings)
@@ -216,7 +232,7 @@ def run_from_params(params: dict[str, Any], clean: str | Path, corrupt_root: str
 def score_root(root: str | Path, fmt: str, autoencoder: str | Path, *, scale: float | None = None, bootstrap: int = 0,
                batch_size: int = 16) -> dict[str, dict[str, Any]]:
     """``robust iqa``: ``{index: {srocc, krocc, plcc, rmse}}`` of the four indices on a database."""
-    from robust.iqa.train import load_autoencoder
+    from robust.gradient_features.iqa.train import load_autoencoder
 
     if fmt not in FORMATS:
         raise ParamError(f"Unknown IQA database format {fmt!r}.", f"use one of: {', '.join(FORMATS)}.")

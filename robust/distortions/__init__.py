@@ -1,19 +1,25 @@
-"""The one registry of named image distortions and the suites that group them.
+"""Distortions and corrupted sets. This module is the one registry of named image distortions
+and the suites that group them; beside it: :mod:`~robust.distortions.imagenet_c` (the own
+ImageNet-C implementation and its constants tables), :mod:`~robust.distortions.corrupt` (the
+``corrupt`` stage: distorted copies of the clean shards), :mod:`~robust.distortions.released`
+(released corrupted sets read into the same layout) and :mod:`~robust.distortions.settings`
+(the ``corrupt:`` section both read).
 
 Every distortion is ``fn(image uint8 HxWx3, level 1..n, rng numpy Generator) -> uint8 image
 of the same size``. Three origins:
 
 * the 19 ImageNet-C corruptions (origin ``imagenet-c``), severities 1..5, by the project's own
-  implementation (:mod:`robust.imagenet_c`) with a constants table: ``imagenet`` (the 224 px
-  constants of the ``imagecorruptions`` package, bit-identical to it), ``tinyimagenet`` (64 px)
-  or ``cifar`` (32 px), chosen by ``corrupt.constants`` (``auto``: by image size);
+  implementation (:mod:`robust.distortions.imagenet_c`) with a constants table: ``imagenet`` (ImageNet-C's
+  ``make_imagenet_c.py`` at 224 px), ``imagecorruptions`` (the package fork's variant,
+  bit-identical to it), ``tinyimagenet`` (64 px) or ``cifar`` (32 px), chosen by
+  ``corrupt.constants`` (``auto``: by image size);
 * DeepCorrect's Gaussian blur and AWGN, 6 levels (``dc_blur``, ``dc_awgn``), with the seed's
   CIFAR table for small images or its ImageNet table for large ones (``TABLES``);
 * the recognition-aware processing tasks as same-size degradations, 5 levels each, the
   seed's setting at level 3 or 4 (``ra_bicubic``, ``ra_noise``, ``ra_jpeg``).
 
 CURE-TSR's 12 challenge types (``cure_*``) are names only: they exist as released files
-(``corrupt.source: released``, :mod:`robust.released`), not as functions.
+(``corrupt.source: released``, :mod:`robust.distortions.released`), not as functions.
 
 Seeding. ``rng`` is the only source of randomness. An ImageNet-C corruption draws one 32-bit
 integer from it (:func:`package_seed`) and seeds everything it draws with it (a
@@ -68,6 +74,20 @@ FAMILIES = {
     "digital": ("brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression", "saturate", "ra_jpeg",
                 "cure_decolorization", "cure_codec_error", "cure_darkening", "cure_exposure"),
 }
+#: distortions that apply the image operation of another distortion (the one named): a model
+#: trained on one has seen the other. Seed 001's detectors never test on their training
+#: operation under another name, and seed 003's held-out protocol never trains on one the
+#: benchmark tests.
+SAME_OPERATION: dict[str, str] = {"dc_blur": "gaussian_blur", "cure_gaussian_blur": "gaussian_blur", "dc_awgn": "gaussian_noise",
+                                  "ra_noise": "gaussian_noise", "ra_jpeg": "jpeg_compression"}
+
+
+def operation(name: str) -> str:
+    """The image operation a distortion applies, named by its ImageNet-C corruption where one
+    does the same (:data:`SAME_OPERATION`), else its own name."""
+    return SAME_OPERATION.get(name, name)
+
+
 #: corruptions whose package randomness is not reached by ``np.random.seed``: the package
 #: takes their seed as an argument (what the parity tests give it)
 OWN_RNG = ("impulse_noise", "glass_blur")
@@ -98,7 +118,7 @@ class Distortion:
     levels: int
     fn: Fn = field(repr=False)
     table: tuple[float, ...] | None = None  # the per-level parameter, for the project's own
-    constants: str | None = None  # the ImageNet-C constants table (imagenet | tinyimagenet | cifar)
+    constants: str | None = None  # the ImageNet-C constants table (imagenet | imagecorruptions | tinyimagenet | cifar)
 
     def __call__(self, image: np.ndarray, level: int, rng: np.random.Generator) -> np.ndarray:
         if not isinstance(level, (int, np.integer)) or not 1 <= level <= self.levels:
@@ -252,8 +272,8 @@ def configured(name: str, table_params: dict | None, image_size: int, constants:
     """The distortion with the level table chosen in params.yaml.
 
     ImageNet-C corruptions take the constants table ``constants`` (``corrupt.constants``:
-    ``auto | imagenet | tinyimagenet | cifar``; ``auto`` by ``image_size``, see
-    :func:`robust.imagenet_c.choose_constants`). For ``dc_*`` the ``distortions.<name>`` params
+    ``auto | imagenet | imagecorruptions | tinyimagenet | cifar``; ``auto`` by ``image_size``, see
+    :func:`robust.distortions.imagenet_c.choose_constants`). For ``dc_*`` the ``distortions.<name>`` params
     hold ``table: auto | cifar | imagenet`` plus both tables; ``auto`` takes the CIFAR table for
     images up to 64 px. For ``ra_*`` they hold ``levels: [...]``.
     """

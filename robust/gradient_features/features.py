@@ -220,14 +220,15 @@ def train_sets(params: dict[str, Any], p: GradientParams, clean: Path, corrupt_r
     """The folder holding ``train/`` and ``val/`` of the training distortion at its level:
     the corrupt stage's own when ``corrupt.splits`` built them (or a released set has
     them), else generated here into ``scratch`` with the corrupt stage's code and seeds."""
-    from robust.corrupt import CorruptParams, corrupt
+    from robust.distortions.corrupt import corrupt
+    from robust.distortions.settings import CorruptParams
     from robust.distortions import RELEASED_ONLY, configured
 
     built = corrupt_root / p.train_distortion / str(p.train_level)
     if all((built / split / "info.json").is_file() for split in ("train", "val")):
         return built
     if p.train_distortion in RELEASED_ONLY:
-        from robust.released import write_released_splits
+        from robust.distortions.released import write_released_splits
 
         settings = CorruptParams.from_dict((params.get("corrupt") or {}))
         write_released_splits(clean, scratch, p.train_distortion, p.train_level, Path(str(settings.root)), settings, ("train", "val"))

@@ -13,20 +13,19 @@ level's table entry, for the project's own distortions), ``seed`` (its 32-bit se
 package would get from ``np.random.seed``), so any stored sample can be regenerated alone.
 Each level's ``info.json`` names the ImageNet-C constants table used (``distortion.constants``)
 and that table's five values (``distortion.table``); every sample of a level shares them, so
-they are not repeated per sample (which keeps ``constants: imagenet`` shards byte-identical to
-those the package made before the project had its own implementation).
+they are not repeated per sample (which keeps ``constants: imagecorruptions`` shards
+byte-identical to those the package made before the project had its own implementation).
 
 ``corrupt.source: released`` reads a released corrupted test set instead of generating one
-(:mod:`robust.released`); the output layout is the same.
+(:mod:`robust.distortions.released`); the output layout is the same.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -43,50 +42,13 @@ from robust.data.shards import (
     write_json,
     write_shards,
 )
-from robust import distortions, imagenet_c
-from robust.distortions import RELEASED_ONLY, SUITES, Distortion, package_seed, sample_seed
+from robust import distortions
+from robust.distortions import RELEASED_ONLY, Distortion, imagenet_c, package_seed, sample_seed
+from robust.distortions.released import write_released
+from robust.distortions.settings import CorruptParams
 from robust.errors import DataError
-from robust.imagenet_c import CONSTANTS_CHOICES
-from robust.params import Section, is_int, require
 
 MIN_IMAGENET_C_SIZE = 8  # smaller images leave the corruptions' kernels and crops no room
-
-
-@dataclass(frozen=True)
-class CorruptParams(Section):
-    """The ``corrupt:`` section: which distortions get stages, which splits, how stored."""
-
-    splits: tuple[str, ...] = ("test",)
-    seed: int = 0
-    format: str = "png"
-    jpg_quality: int = 85
-    workers: int = 2
-    constants: str = "auto"
-    source: str = "generate"
-    root: str | None = None
-    suites: dict[str, list[str]] = field(default_factory=dict)
-
-    section: ClassVar[str] = "corrupt"
-    tuple_fields: ClassVar[tuple[str, ...]] = ("splits",)
-
-    def validate(self, section: str = "corrupt") -> None:
-        require(isinstance(self.splits, tuple), f"{section}.splits", self.splits, "a list such as [test] or [val, test]")
-        require(bool(self.splits) and set(self.splits) <= {"train", "val", "test"}, f"{section}.splits", list(self.splits), "a non-empty list of train, val, test")
-        require(is_int(self.seed) and self.seed >= 0, f"{section}.seed", self.seed, "a non-negative integer")
-        require(self.format in ("png", "jpg"), f"{section}.format", self.format, "png | jpg")
-        require(is_int(self.jpg_quality) and 1 <= self.jpg_quality <= 100, f"{section}.jpg_quality", self.jpg_quality, "an integer from 1 to 100")
-        require(is_int(self.workers) and self.workers >= 1, f"{section}.workers", self.workers, "an integer >= 1")
-        require(self.constants in CONSTANTS_CHOICES, f"{section}.constants", self.constants, " | ".join(CONSTANTS_CHOICES))
-        require(self.source in ("generate", "released"), f"{section}.source", self.source, "generate (corrupt the clean shards) | released (read a released corrupted set)")
-        if self.source == "released":
-            require(isinstance(self.root, str) and bool(self.root), f"{section}.root", self.root,
-                    "the folder of the released set on this machine (CIFAR-10/100-C .npy files, Tiny-ImageNet-C / ImageNet-C folders, or CURE-TSR)")
-        require(isinstance(self.suites, dict), f"{section}.suites", self.suites, "a mapping of suite name -> list of distortion names")
-        for suite, names in self.suites.items():
-            require(suite in SUITES, f"{section}.suites", suite, f"suite names from {', '.join(SUITES)}")
-            require(isinstance(names, list), f"{section}.suites.{suite}", names, "a list (empty to skip the suite)")
-            for name in names:
-                require(name in SUITES[suite], f"{section}.suites.{suite} entry", name, f"names of that suite: {', '.join(SUITES[suite])}")
 
 
 class CorruptShardBuilder:
@@ -181,8 +143,6 @@ def corrupt_from_params(params: dict[str, Any], name: str, clean: str | Path, ou
     settings = CorruptParams.from_dict(params.get("corrupt"))
     released = settings.source == "released" and not name.startswith(("dc_", "ra_"))
     if released:
-        from robust.released import write_released
-
         return write_released(Path(clean), Path(out), name, Path(str(settings.root)), settings)
     if name in RELEASED_ONLY:
         raise DataError(

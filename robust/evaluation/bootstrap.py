@@ -11,7 +11,7 @@ resamples of its size.
 
 Statistics per resample, exactly as the report's point estimates: clean top-1, ImageNet-C
 top-1 (mean over the common corruptions present of their mean over levels), and, against the
-normaliser's resampled errors, mCE and relative mCE (percent, :func:`robust.metrics.mce_report`'s
+normaliser's resampled errors, mCE and relative mCE (percent, :func:`robust.evaluation.metrics.mce_report`'s
 formulas). Intervals are the 2.5 / 97.5 percentiles. A difference from the control is
 significant when its interval excludes 0.
 
@@ -29,7 +29,6 @@ one seed is resampled over images only, and its interval does not hold seed vari
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -72,9 +71,15 @@ def _levels(top1: Mapping[str, np.ndarray], name: str) -> list[np.ndarray]:
     return [top1[k] for k in keys]
 
 
-def model_statistics(top1: Mapping[str, np.ndarray], normaliser: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+def model_statistics(top1: Mapping[str, np.ndarray], normaliser: Mapping[str, np.ndarray] | None,
+                     normaliser_point: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
     """Per-resample statistics of one model (each ``[B]``); mCE and relative mCE only with the
-    normaliser's resampled top-1 (the same resamples)."""
+    normaliser's resampled top-1 (the same resamples). The corruptions averaged are fixed by
+    the point estimate (``normaliser_point``: the normaliser's top-1 on all the images), as in
+    :func:`robust.evaluation.metrics.mce_report`: CE where the normaliser has any error, relative CE
+    where it loses accuracy to the corruption. A resample in which one of them has no
+    positive denominator makes the statistic undefined (NaN) in that resample, rather than
+    averaging another set of corruptions; an interval needs 95 % of the resamples defined."""
     common = [n for n in IMAGENET_C if _levels(top1, n)]
     stats: dict[str, np.ndarray] = {"clean_top1": top1["clean"]}
     if common:
@@ -84,20 +89,24 @@ def model_statistics(top1: Mapping[str, np.ndarray], normaliser: Mapping[str, np
     paired = [n for n in common if len(_levels(normaliser, n)) == len(_levels(top1, n))]
     if not paired:
         return stats
+    point = normaliser_point or {key: float(np.mean(values)) for key, values in normaliser.items()}
     ce, relative = [], []
     clean_error, base_clean_error = 1 - top1["clean"], 1 - normaliser["clean"]
     for name in paired:
         errors = 1 - np.stack(_levels(top1, name))  # [levels, B]
         base = 1 - np.stack(_levels(normaliser, name))
-        denominator = base.sum(axis=0)
-        ce.append(np.where(denominator > 0, errors.sum(axis=0) / np.where(denominator > 0, denominator, 1), np.nan))
-        rel_denominator = (base - base_clean_error).sum(axis=0)
-        rel = (errors - clean_error).sum(axis=0) / np.where(rel_denominator > 0, rel_denominator, 1)
-        relative.append(np.where(rel_denominator > 0, rel, np.nan))
-    with warnings.catch_warnings():  # a resample where every relative CE is undefined: NaN, no warning
-        warnings.simplefilter("ignore", RuntimeWarning)
-        stats["mce"] = 100 * np.nanmean(np.stack(ce), axis=0)
-        stats["relative_mce"] = 100 * np.nanmean(np.stack(relative), axis=0)
+        base_point = 1 - np.array(_levels(point, name))
+        if base_point.sum() > 0:
+            denominator = base.sum(axis=0)
+            ce.append(np.where(denominator > 0, errors.sum(axis=0) / np.where(denominator > 0, denominator, 1), np.nan))
+        if (base_point - (1 - point["clean"])).sum() > 0:
+            rel_denominator = (base - base_clean_error).sum(axis=0)
+            rel = (errors - clean_error).sum(axis=0) / np.where(rel_denominator > 0, rel_denominator, 1)
+            relative.append(np.where(rel_denominator > 0, rel, np.nan))
+    if ce:
+        stats["mce"] = 100 * np.mean(np.stack(ce), axis=0)  # NaN where a member is undefined: not another set
+    if relative:
+        stats["relative_mce"] = 100 * np.mean(np.stack(relative), axis=0)
     return stats
 
 
@@ -154,11 +163,12 @@ def intervals(correct: Mapping[str, Mapping[str, np.ndarray]], normaliser: str |
     groups = {entry: [r for r in runs if r in correct] for entry, runs in (groups or {m: [m] for m in correct}).items()}
     groups = {entry: runs for entry, runs in groups.items() if runs}
     top1 = {run: resampled_top1(sets, resamples, seed) for run, sets in correct.items()}
-    norm = None
+    norm = norm_point = None
     if normaliser in groups:
         norm_runs = [top1[r] for r in groups[normaliser]]
         norm = {key: np.mean([t[key] for t in norm_runs], axis=0) for key in norm_runs[0]}
-    runs = {run: model_statistics(values, norm) for run, values in top1.items()}
+        norm_point = {key: float(np.mean([correct[r][key].mean() for r in groups[normaliser]])) for key in norm_runs[0]}
+    runs = {run: model_statistics(values, norm, norm_point) for run, values in top1.items()}
     draws = {n: seed_draws(n, resamples, seed) for n in {len(r) for r in groups.values()} if n > 1}
     pooled = {entry: _pooled([runs[r] for r in members], draws.get(len(members))) for entry, members in groups.items()}
 

@@ -14,7 +14,7 @@ hidden units), ``x_hat = W2 a + b2`` (linear), with
 matrix (buffers, saved with the weights), so one file describes the whole transform.
 
 It lives here, not in :mod:`robust.models` (the image-classifier registry): it maps patch
-vectors, not images; the quality indices that use it are registered in :mod:`robust.iqa.indices`.
+vectors, not images; the quality indices that use it are registered in :mod:`robust.gradient_features.iqa.indices`.
 """
 
 from __future__ import annotations

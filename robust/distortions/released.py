@@ -11,7 +11,9 @@ does, so evaluation reads both the same way. The layout read follows the clean s
   image ``i``, so every released sample takes the key, label and order of the clean test
   sample with that source index (a ``data.test_size`` subset reads only its indices) and
   the output shards pair one-to-one with the clean shards. The released labels must equal
-  the clean ones: a mismatch means another dataset (CIFAR-100-C for CIFAR-10, ...).
+  the clean ones: a mismatch means another dataset (CIFAR-100-C for CIFAR-10, ...). The
+  released pixels are stored losslessly (PNG) whatever ``corrupt.format`` says: re-encoding
+  them as JPEG would add a compression the benchmark never had.
 * ``tinyimagenet`` / ``imagefolder`` -> Tiny-ImageNet-C / ImageNet-C (``"imagenet-c"``):
   ``<root>/<name>/<level>/<wnid>/*.JPEG`` (``.jpg`` / ``.png`` too, any case). The wnid
   folder gives the label through the clean class list (Tiny ImageNet: its sorted
@@ -23,8 +25,8 @@ does, so evaluation reads both the same way. The layout read follows the clean s
   with the clean keys.
 * ``cure-tsr`` -> the challenge folders ``<root>/RealChallenge/<TT>_<LL>/test/*.bmp``
   (``"cure-tsr"``), read by :class:`~robust.data.sources.curetsr.CureTsrSource` and fitted
-  to the clean size exactly as ``prepare`` fits the clean images, stored as
-  ``corrupt.format``.
+  to the clean size exactly as ``prepare`` fits the clean images, stored in the clean shards'
+  own format (``data.format``), as the clean images they pair with.
 
 Every check that needs no image decode (folders, files, shapes, labels, class folders) runs
 before anything is written; image-level checks (readable, size) run in the shard workers.
@@ -62,7 +64,7 @@ from robust.distortions import CURE_TSR, IMAGENET_C, IMAGENET_C_EXTRA, family_of
 from robust.errors import BadImageError, DataError
 
 if TYPE_CHECKING:
-    from robust.corrupt import CorruptParams
+    from robust.distortions.settings import CorruptParams
 
 LEVELS = 5
 SPLIT = "test"
@@ -267,8 +269,8 @@ def _plan_cifar_c(clean: Path, clean_info: dict[str, Any], name: str, root: Path
     for level in range(1, LEVELS + 1):
         start = (level - 1) * per_level
         provenance = {"files": [path.name, labels_path.name], "rows": [start, start + per_level], "sha256": sha}
-        builder = CifarCBuilder(str(path), start, name, level, params.format, params.jpg_quality)
-        plans[level] = _Plan(shards, builder, len(flat), params.format, provenance)
+        builder = CifarCBuilder(str(path), start, name, level, "png", params.jpg_quality)  # the released pixels, losslessly
+        plans[level] = _Plan(shards, builder, len(flat), "png", provenance)
     return plans
 
 
@@ -411,8 +413,8 @@ def _plan_cure_tsr(clean: Path, clean_info: dict[str, Any], name: str, root: Pat
         records = source.splits(need_train=False).get(split) or []
         if not records:
             raise DataError(f"{folder} holds no .bmp image.", f"point corrupt.root at the complete cure-tsr/ folder, or remove {name} from corrupt.suites.")
-        builder = CureBuilder(source, data["image_size"], data.get("resize_shorter"), data.get("resize_mode", "center-crop"), name, level, params.format, params.jpg_quality,
-                              split)
+        fmt, quality = data.get("format", "png"), int(data.get("jpg_quality", params.jpg_quality))  # as the clean images were stored
+        builder = CureBuilder(source, data["image_size"], data.get("resize_shorter"), data.get("resize_mode", "center-crop"), name, level, fmt, quality, split)
         provenance = {"folder": f"RealChallenge/{challenge}/{split}", "files": len(records)}
-        plans[level] = _Plan(chunk(records, int(data["shard_size"])), builder, len(records), params.format, provenance)
+        plans[level] = _Plan(chunk(records, int(data["shard_size"])), builder, len(records), fmt, provenance)
     return plans

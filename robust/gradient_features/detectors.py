@@ -7,10 +7,10 @@ training distortion at its level (label 1, ``gradients.train_distortion`` /
 ``train_level``), BCE, Adam, the epoch with the lowest validation loss (clean val + distorted
 val) kept. They are tested on the clean test set against every OTHER built distortion at
 every level, on balanced sets (the larger side subsampled, seeded, when sizes differ), with
-:mod:`robust.detection`'s metrics (distorted = positive).
+:mod:`robust.evaluation.detection`'s metrics (distorted = positive).
 
 Intervals: a paired bootstrap over test images (``gradients.bootstrap`` resamples). Each
-resample draws test-image indices once (:func:`robust.bootstrap.resample_indices`, the same
+resample draws test-image indices once (:func:`robust.evaluation.bootstrap.resample_indices`, the same
 draws for every set of one size) and uses them for the clean set, every distorted copy of
 the same images at every level and both detectors, so the gradients - activations
 difference and the averages over levels and distortions are paired image by image. The AUROC of a resample is the Mann-Whitney U statistic over n_clean x n_distorted
@@ -32,12 +32,12 @@ import torch.nn.functional as F
 from scipy.stats import mannwhitneyu
 from torch import nn
 
-from robust.bootstrap import difference, interval, resample_indices
+from robust.evaluation.bootstrap import difference, interval, resample_indices
 from robust.data.shards import atomic_dir, write_csv, write_json
-from robust.detection import METRICS, detection_metrics
-from robust.distortions import configured_names
+from robust.evaluation.detection import METRICS, detection_metrics
+from robust.distortions import configured_names, operation
 from robust.engine import TrainParams, seed_everything, train
-from robust.gradients import Features, GradientParams, load_features
+from robust.gradient_features.features import Features, GradientParams, load_features
 from robust.models.gradient_vae import Detector
 
 KINDS = ("activations", "gradients")
@@ -145,10 +145,11 @@ def detect_from_params(params: dict[str, Any], features_dir: str | Path, detecto
     clean = {split: load_features(features_dir / "clean" / f"{split}.npz") for split in ("train", "val", "test")}
     distorted = {split: load_features(features_dir / train_name / f"{split}.npz") for split in ("train", "val")}
     order = configured_names(params)  # the columns in the suites' order (CURE-TSR: the seed's)
-    tests = sorted(
-        ((d.parent.name, int(d.name)) for d in features_dir.glob("*/*") if d.name.isdigit() and (d / "test.npz").is_file() and d.parent.name != p.train_distortion),
-        key=lambda job: (order.index(job[0]) if job[0] in order else len(order), job[0], job[1]),
-    )
+    built = [(d.parent.name, int(d.name)) for d in features_dir.glob("*/*") if d.name.isdigit() and (d / "test.npz").is_file()]
+    # unseen types only: not the training distortion, nor another name for its operation (dc_blur is Gaussian blur too)
+    seen = sorted({name for name, _ in built if operation(name) == operation(p.train_distortion)} - {p.train_distortion})
+    tests = sorted(((name, level) for name, level in built if operation(name) != operation(p.train_distortion)),
+                   key=lambda job: (order.index(job[0]) if job[0] in order else len(order), job[0], job[1]))
     detectors, training = {}, {}
     for kind in KINDS:
         detectors[kind], training[kind] = train_detector(kind, clean, distorted, p, Path(detectors_dir), out_dir / "train")
@@ -170,7 +171,7 @@ def detect_from_params(params: dict[str, Any], features_dir: str | Path, detecto
         levels.setdefault(name, {})[str(level)] = entry
     summary = {"train_distortion": p.train_distortion, "train_level": p.train_level, "standardise": p.standardise, "normalise": p.normalise,
                "bce_layer": p.bce_layer, "features": {kind: int(inputs(clean["train"], kind).shape[1]) for kind in KINDS},
-               "detectors": training, "bootstrap": p.bootstrap, "levels": levels, "distortions": {}, "mean": {}}
+               "detectors": training, "bootstrap": p.bootstrap, "same_operation_left_out": seen, "levels": levels, "distortions": {}, "mean": {}}
     means: dict[str, dict[str, list[np.ndarray]]] = {kind: {"auroc": [], "accuracy": []} for kind in KINDS}
     for name, per_level in levels.items():
         row: dict[str, Any] = {kind: {m: float(np.mean([lv[kind][m] for lv in per_level.values()])) for m in METRICS} for kind in KINDS}

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from robust.data.shards import decode_image, image_field, read_info, read_tar
 from robust.distortions import IMAGENET_C
 
 DPI = 100
@@ -232,3 +233,83 @@ def offline_plots_template() -> str:
             f"<script type=\"text/javascript\">\n{bundle}\n</script>\n"
             "<style>table { border-spacing: 15px; } body { font-family: sans-serif; }</style>\n"
             "</head>\n<body>\n{plot_divs}\n</body>\n</html>\n")
+
+
+# -- what the report stage draws, from its inputs ---------------------------------------------
+def first_images(folder: Path, count: int) -> list[np.ndarray]:
+    """The first ``count`` stored images of a shard folder (uint8 HxWx3), in shard order."""
+    images: list[np.ndarray] = []
+    for shard in read_info(folder)["shards"]:
+        for sample in read_tar(folder / shard["name"]):
+            images.append(decode_image(sample[image_field(sample, folder)]))
+            if len(images) == count:
+                return images
+    return images
+
+
+def showcase_index(folder: Path, count: int = 50) -> int:
+    """The figures' example image: the most textured (largest pixel std) of the first ``count``
+    test images, so the distortions are visible on it; deterministic."""
+    return int(np.argmax([image.std() for image in first_images(folder, count)]))
+
+
+def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summary: dict[str, Any], clean_dir: Path, corrupt_dir: Path,
+                  models_dir: Path, deepcorrect_dir: Path) -> dict[str, Callable[[], bytes | None]]:
+    """The report's figures (name -> a function drawing its PNG), from the evaluations and the
+    stage's inputs; each draws nothing (None) where its inputs are absent."""
+    from robust.data.shards import built_levels
+    from robust.methods import ant, context
+
+    specs = params.get("models") or {}
+    methods = {name: (spec or {}).get("method", "baseline") for name, spec in specs.items()}
+    suites = (params.get("corrupt") or {}).get("suites") or {}
+    ranked = ((((params.get("methods") or {}).get("deepcorrect") or {}).get("ranking") or {}).get("runs")) or {}
+    names = [n for suite in suites.values() for n in suite or []]
+    test = clean_dir / "test"
+    index = showcase_index(test)
+
+    def image(folder: Path) -> np.ndarray:
+        return first_images(folder, index + 1)[index]
+
+    showcase = image(test)
+
+    def grid() -> bytes | None:
+        distorted: dict[str, dict[int, tuple[np.ndarray, str]]] = {}
+        for name in names:
+            for level in set(LEVELS_SHOWN) & set(built_levels(corrupt_dir, name)):
+                folder = corrupt_dir / name / str(level) / "test"
+                info = read_info(folder)
+                distorted.setdefault(name, {})[level] = (image(folder), level_caption(info))
+        return distortion_grid(showcase, distorted) if distorted else None
+
+    def noise() -> bytes | None:
+        samples = {}
+        for name, method in methods.items():
+            checkpoint = models_dir / name / "checkpoint.pt"
+            if method == "ant" and checkpoint.is_file() and "replicate" not in (specs.get(name) or {}):
+                ctx, _ = context(params, name, clean_dir)
+                samples[name] = ant.noise_samples(ant.AntSettings.from_dict(ctx.settings, f"models.{name}"), checkpoint, showcase)
+        return ant_noise(showcase.astype(np.float32) / 255.0, samples) if samples else None
+
+    return {
+        "leaderboard": lambda: leaderboard(summary, methods),
+        "severity": lambda: severity_panels(evals),
+        "ce_heatmap": lambda: ce_heatmap(summary),
+        "deepcorrect_curves": lambda: deepcorrect_curves({f"{r['base']} {r['distortion']}": deepcorrect_dir / r["base"] / r["distortion"] / "curves.csv"
+                                                                  for r in ranked.values()}),
+        "distortions": grid,
+        "ant_noise": noise,
+    }
+
+
+def level_caption(info: dict[str, Any]) -> str:
+    """A distorted level's caption in the grid: its table value and, for ImageNet-C
+    corruptions, the constants table (``released`` for a released set)."""
+    if "released" in info:
+        return "released"
+    distortion = info.get("distortion") or {}
+    value, constants = distortion.get("value"), distortion.get("constants")
+    if isinstance(value, list):
+        value = f"[{value[0]:g}..{value[-1]:g}]" if len(value) > 3 else ",".join(f"{v:g}" for v in value)
+    text = f"{value}" if value is not None else ""
+    return f"{constants}: {text}" if constants else f"value {text}"

@@ -3,7 +3,7 @@
 ``index(reference, distorted, model, settings) -> scores``: ``reference`` and ``distorted``
 are batches ``[B, 3, H, W]`` in [0, 1] (pairs of one size), the result is ``[B]`` with
 higher = better quality. :data:`INDICES` is the registry (``psnr``, ``ssim``, ``unique``,
-``gradient``); ``model`` is the trained :class:`~robust.iqa.autoencoder.SparseAutoencoder`
+``gradient``); ``model`` is the trained :class:`~robust.gradient_features.iqa.autoencoder.SparseAutoencoder`
 (unused by ``psnr`` / ``ssim``).
 
 * ``psnr``: scikit-image's PSNR over the three channels (data range 1), capped at
@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from scipy import stats
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from robust.iqa.autoencoder import PATCH, SparseAutoencoder
+from robust.gradient_features.iqa.autoencoder import PATCH, SparseAutoencoder
 from robust.params import Section, require
 
 PSNR_CAP = 100.0

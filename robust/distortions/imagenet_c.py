@@ -6,20 +6,29 @@ Why our own implementation: the ``imagecorruptions`` package (Michaelis et al., 
 the ImageNet (224 px) constants. On 32 px images those are far too strong (fog and defocus blur
 leave every model at chance), while the community's small-image benchmarks were made with
 milder constants: CIFAR-10-C (``make_cifar_c.py``) and Tiny-ImageNet-C
-(``make_tinyimagenet_c.py``, = ``make_imagenet_64_c.py``). Three tables (:data:`CONSTANTS`):
+(``make_tinyimagenet_c.py``, = ``make_imagenet_64_c.py``). Four tables (:data:`CONSTANTS`):
 
-* ``imagenet``: the package's own constants AND the package's variant of each formula. With
-  it, :func:`corrupt` equals ``imagecorruptions.corrupt`` called after ``np.random.seed(seed)``
-  (and with ``seed=seed`` for impulse noise and glass blur) bit for bit, for all 19 at any size
-  (``tests/test_imagenet_c.py`` checks 32, 64 and 224 px);
+* ``imagenet``: ImageNet-C itself, Hendrycks' ``make_imagenet_c.py`` for 224 px images (what
+  ``auto`` picks above 64 px): the package's constants where the two agree, and the script's
+  formulas where the maintained package fork departs from them: the frost picture is one of
+  the first 5 (``np.random.randint(5)``; ImageNet-C never used ``frost6``) cropped at its own
+  size, and elastic is the script's random affine + smooth displacement field with its
+  constants in pixels (``244 * 2``, ``244 * 0.7``, ``244 * 0.1`` at severity 1; the 244 is the
+  script's own, "should have been 224"), scaled by ``side / 224`` on other sizes; the zoom crop
+  is centred and pixelate upsamples with a box filter, as the script does;
+* ``imagecorruptions``: the package's own constants AND the package fork's
+  (``imagecorruptions-imaug``) variant of each formula: frost fitted to the image x 1.1 with
+  bicubic resampling and drawn from all 6 pictures, elastic as a size-generic smooth field
+  (alpha = 250 x k px, sigma = 1 %, bound 0.5 % of the size, no affine; on one 224 px photo at
+  severity 1 its mean change is about a sixth of the script's), the zoom's top-left crop, nearest
+  pixelate. With it, :func:`corrupt` equals ``imagecorruptions.corrupt`` called after
+  ``np.random.seed(seed)`` (and with ``seed=seed`` for impulse noise and glass blur) bit for
+  bit, for all 19 at any size (``tests/test_imagenet_c.py`` checks 32, 64 and 224 px);
 * ``tinyimagenet`` (64 px) and ``cifar`` (32 px): the constants of Hendrycks' scripts, and
   their variant of the formulas where it differs from the package, listed per table in
-  :class:`Constants`: the zoom crop is centred (the package keeps the top-left corner), the
-  frost picture is resized by 0.2 / 0.3 and one of the first 5 pictures drawn (the package
-  fits it to the image x 1.1 with bicubic resampling and draws one of 6), pixelate upsamples
-  with a box filter (the package: nearest), and elastic is the scripts' random affine + smooth
-  field with (alpha, sigma, affine) as fractions of the image size (the package: a smooth field
-  with alpha = 250 x k px, sigma = 1 %, bound 0.5 % of the size, no affine).
+  :class:`Constants`: the zoom crop is centred, the frost picture is resized by 0.2 / 0.3 and
+  one of the first 5 pictures drawn, pixelate upsamples with a box filter, and elastic is the
+  scripts' random affine + smooth field with (alpha, sigma, affine) as fractions of the image size.
 
 Deviations from the scripts, chosen and documented: motion blur (and the blur of the snow
 layer) uses the package's own shift-and-add kernel instead of ImageMagick's MotionBlurImage,
@@ -54,7 +63,7 @@ CORRUPTIONS = (
     "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
     "speckle_noise", "gaussian_blur", "spatter", "saturate",
 )  # fmt: skip
-CONSTANTS_CHOICES = ("auto", "imagenet", "tinyimagenet", "cifar")
+CONSTANTS_CHOICES = ("auto", "imagenet", "imagecorruptions", "tinyimagenet", "cifar")
 #: ``constants: auto`` takes ``cifar`` up to this size, ``tinyimagenet`` up to the next, else ``imagenet``
 AUTO_SIZES = ((32, "cifar"), (64, "tinyimagenet"))
 
@@ -65,9 +74,11 @@ class Constants:
 
     ``zoom_anchor``: which part of a zoomed image is kept (``top-left``: the package,
     ``center``: Hendrycks' scripts). ``frost_scale``: ``None`` fits the frost picture to the
-    image (x 1.1, bicubic; the package) or a resize factor (bilinear; the scripts).
+    image (x 1.1, bicubic; the package) or a resize factor at the table's size (bilinear; the
+    scripts; 1: the picture at its own size, as ``make_imagenet_c.py`` crops it).
     ``frost_pictures``: how many of the six pictures are drawn from. ``pixelate_up``: PIL filter
-    of the upsampling. ``elastic``: ``package`` or ``scripts`` (see the module doc).
+    of the upsampling. ``elastic``: ``package``, ``scripts`` (constants as fractions of the
+    side) or ``script-px`` (constants in pixels at the table's size; ``make_imagenet_c.py``).
     """
 
     name: str
@@ -89,8 +100,8 @@ def _zoom_ranges(*ends_and_steps: tuple[float, float]) -> tuple[np.ndarray, ...]
 
 _CIFAR_ZOOM = _zoom_ranges((1.06, 0.01), (1.11, 0.01), (1.16, 0.01), (1.21, 0.01), (1.26, 0.01))
 
-IMAGENET = Constants(
-    name="imagenet",
+PACKAGE = Constants(
+    name="imagecorruptions",
     size=224,
     values={
         "gaussian_noise": (0.08, 0.12, 0.18, 0.26, 0.38),
@@ -121,6 +132,21 @@ IMAGENET = Constants(
     frost_pictures=6,
     pixelate_up="nearest",
     elastic="package",
+)
+
+#: make_imagenet_c.py's elastic constants: (alpha, sigma, affine jitter) in pixels at 224 px
+_SCRIPT_ELASTIC = ((244 * 2, 244 * 0.7, 244 * 0.1), (244 * 2, 244 * 0.08, 244 * 0.2), (244 * 0.05, 244 * 0.01, 244 * 0.02),
+                   (244 * 0.07, 244 * 0.01, 244 * 0.02), (244 * 0.12, 244 * 0.01, 244 * 0.02))
+
+IMAGENET = Constants(
+    name="imagenet",
+    size=224,
+    values={**PACKAGE.values, "elastic_transform": _SCRIPT_ELASTIC},
+    zoom_anchor="center",
+    frost_scale=1.0,
+    frost_pictures=5,
+    pixelate_up="box",
+    elastic="script-px",
 )
 
 TINYIMAGENET = Constants(
@@ -190,7 +216,7 @@ CIFAR = Constants(
     elastic="scripts",
 )
 
-CONSTANTS: dict[str, Constants] = {c.name: c for c in (IMAGENET, TINYIMAGENET, CIFAR)}
+CONSTANTS: dict[str, Constants] = {c.name: c for c in (IMAGENET, PACKAGE, TINYIMAGENET, CIFAR)}
 
 
 def choose_constants(setting: str, image_size: int) -> Constants:
@@ -328,7 +354,7 @@ def _frost_resized(index: int, height: int, width: int, scale: float | None, tab
     if scale is not None:
         factor = scale * max(height, width) / table_size
         factor = max(factor, (height + 1) / picture.shape[0], (width + 1) / picture.shape[1])
-        return cv2.resize(picture, (0, 0), fx=factor, fy=factor)
+        return picture if factor == 1 else cv2.resize(picture, (0, 0), fx=factor, fy=factor)
     fit = 1.0
     if picture.shape[0] < height or picture.shape[1] < width:
         fit = max(height / picture.shape[0] if picture.shape[0] < height else 0, width / picture.shape[1] if picture.shape[1] < width else 0)
@@ -509,6 +535,10 @@ def elastic_transform(image, c, table, rs, seed):
     shape = x.shape
     if table.elastic == "package":
         alpha, sigma, bound = c[0], np.array(shape[:2]) * c[1], shape[0] * c[2]
+    elif table.elastic == "script-px":  # make_imagenet_c.py: pixels at 224, scaled with the side elsewhere
+        scale = shape[0] / table.size
+        alpha, sigma, bound = c[0] * scale, c[1] * scale, 1
+        x = _random_affine(x, c[2] * scale, rs)
     else:
         size = shape[0]
         alpha, sigma, bound = size * c[0], size * c[1], 1

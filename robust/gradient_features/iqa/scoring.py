@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from robust.bootstrap import difference, interval, resample_indices
+from robust.evaluation.bootstrap import difference, interval, resample_indices
 
 
 def logistic5(x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
@@ -95,6 +95,6 @@ def with_interval(value: float, resampled: np.ndarray | None) -> dict[str, Any]:
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray, value: float) -> dict[str, Any]:
-    """``a - b`` per resample (:func:`robust.bootstrap.difference`): the value, its interval and
+    """``a - b`` per resample (:func:`robust.evaluation.bootstrap.difference`): the value, its interval and
     whether the interval excludes 0."""
     return {"value": value, **difference({"x": a}, {"x": b})["x"]}

@@ -27,7 +27,7 @@ stage computes them from every model's file (``metrics/summary.json``).
 Beside the JSON the stage keeps each test image's top-1 correctness per test set
 (``data/eval/<model>/correct.npz``: key ``clean`` or ``<distortion>@<level>``, bool arrays in
 the shards' order), a DVC output rather than a metric: the report resamples it for paired
-bootstrap intervals (:mod:`robust.bootstrap`).
+bootstrap intervals (:mod:`robust.evaluation.bootstrap`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from robust.data.shards import built_levels, read_info, write_json  # noqa: F401
 from robust.distortions import IMAGENET_C, SUITES, configured_names
 from robust.engine import evaluate, inference_model, init_distributed, pick_device
 from robust.methods import benchmark_distortions, is_classifier, load_model
-from robust.metrics import ALEXNET_IMAGENET_C, mce_report
+from robust.evaluation.metrics import ALEXNET_IMAGENET_C, mce_report
 from robust.errors import ParamError
 from robust.params import Section, is_int, require
 
