@@ -565,10 +565,12 @@ def _random_affine(x: np.ndarray, jitter: float, rs: np.random.RandomState) -> n
 @functools.lru_cache(maxsize=1)
 def _shuffle_kernel() -> Callable[..., np.ndarray]:
     """Glass blur's local pixel shuffle, compiled with numba (a pure-Python loop takes seconds
-    per 224 px image); numba's generator is seeded inside, as the package's is."""
+    per 224 px image); numba's generator is seeded inside, as the package's is. The compiled
+    code is cached on disk (``__pycache__``), so only the first process of a run compiles it
+    (about 3 s on the 2-core machine) and every later stage loads it."""
     from numba import njit
 
-    @njit(cache=False)
+    @njit(cache=True)
     def shuffle(x, max_delta, iterations, seed):  # pragma: no cover - compiled
         np.random.seed(seed)
         height, width = x.shape[0], x.shape[1]
