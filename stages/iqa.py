@@ -1,5 +1,5 @@
 """Stage ``iqa``: PSNR, SSIM, UNIQUE and the gradient index on the IQA set of ``iqa.source`` ->
-metrics/iqa/summary.json (robust/iqa/run.py)."""
+metrics/iqa/summary.json (robust/gradient_features/iqa/run.py)."""
 
 from robust.errors import run_step
 from robust.gradient_features.iqa.run import run_from_params

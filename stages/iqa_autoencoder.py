@@ -1,5 +1,5 @@
 """Stage ``iqa-autoencoder``: the sparse autoencoder of the IQA indices, trained on natural-image
-patches -> data/iqa/autoencoder/ (seed 001's IQA application; robust/iqa/train.py)."""
+patches -> data/iqa/autoencoder/ (seed 001's IQA application; robust/gradient_features/iqa/train.py)."""
 
 from robust.errors import run_step
 from robust.gradient_features.iqa.train import train_autoencoder

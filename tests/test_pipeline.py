@@ -45,7 +45,7 @@ def tiny_params(suites: dict[str, list[str]]) -> dict:
     params["methods"]["vae"]["train"]["epochs"] = 2
     params["train"].update(epochs=1, batch_size=8, workers=0)
     params["evaluate"]["batch_size"] = 5
-    params["gradients"].update(epochs=3, per_class=4, batch_size=16, bootstrap=20)
+    params["gradients"].update(train_distortion="gaussian_blur", epochs=3, per_class=4, batch_size=16, bootstrap=20)
     params["iqa"].update(images=4, crop=128, bootstrap=20)
     params["iqa"]["autoencoder"].update(patches=1000, train={"optimizer": "lbfgs", "lbfgs_iterations": 5, "epochs": 2})
     return params

@@ -161,7 +161,7 @@ class GradientParams(Section):
     """The ``gradients:`` section: the VAE entry, the features and the detectors (seed 001)."""
 
     model: str = "vae"                     # the models: entry of the VAE (method: vae)
-    train_distortion: str = "gaussian_blur"  # the detectors' one training distortion (CURE-TSR: cure_gaussian_blur)
+    train_distortion: str = "frost"  # the detectors' one training distortion (the seed: gaussian_blur; CURE-TSR: cure_gaussian_blur)
     train_level: int = 1                   # ... at its lowest level
     bce_layer: str = "last"                # last (144 values, the reference) | first (1,728; the authors' detector script)
     normalise: str = "none"                # per-block L2 normalisation: none (raw) | bce | both

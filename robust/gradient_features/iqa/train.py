@@ -6,7 +6,7 @@ Patches (``iqa.autoencoder``): ``patches`` random 8 x 8 patches (seeded), drawn 
 the colour photographs the builtin dataset is cut from (the photos whose channels differ;
 the grey ones are left out), or from every image under ``patches_root`` (any folder, searched
 recursively). The original drew 100,000 patches from ~1,000 natural images and ran 200 L-BFGS
-iterations; the CPU default draws 20,000 and runs 10 x 20 (about 40 s here). Training is the
+iterations; the CPU default draws 10,000 and runs 10 x 20 (about 35 s here). Training is the
 one engine's, with ``optimizer: lbfgs`` (one full batch per epoch, ``lbfgs_iterations`` per
 epoch), L-BFGS as the original's ``fminlbfgs`` (whose memory and evaluation limits differ);
 ``optimizer: adam`` with a batch size works too.
