@@ -66,7 +66,7 @@ def test_readme_test_command_is_what_ci_runs():
 
 def test_package_paths_named_in_code_and_params_exist():
     # the package moved by concern once (issue 34); a comment naming the old place misleads as much as a doc
-    sources = [ROOT / "params.yaml", ROOT / "dvc.yaml", *ROOT.glob("stages/*.py"), *ROOT.glob("robust/**/*.py"), *ROOT.glob("benchmarks/*.py")]
+    sources = [ROOT / "params.yaml", ROOT / "dvc.yaml", ROOT / "pyproject.toml", *ROOT.glob("stages/*.py"), *ROOT.glob("robust/**/*.py"), *ROOT.glob("benchmarks/*.py")]
     missing = set()
     for source in sources:
         for path in re.findall(r"\brobust/[\w/]+(?:\.py)?", source.read_text()):
