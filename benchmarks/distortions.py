@@ -74,7 +74,7 @@ def own_vs_package(name: str, size: int, seconds: float) -> tuple[float, float]:
     """(own, package) seconds per image for one ImageNet-C corruption with the imagecorruptions table."""
     from imagecorruptions import corrupt as package_corrupt
 
-    from robust import imagenet_c
+    from robust.distortions import imagenet_c
 
     image = photo(size)
 

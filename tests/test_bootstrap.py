@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from robust import bootstrap as B
+from robust.evaluation import bootstrap as B
 from robust.evaluation.metrics import mce_report
 
 

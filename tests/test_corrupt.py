@@ -87,7 +87,7 @@ def test_imagenet_c_corruptions_work_down_to_8_px_and_refuse_smaller(tmp_path):
 
 def test_each_level_records_its_constants_table_and_values(clean, tmp_path):
     from robust.distortions.corrupt import corrupt_from_params
-    from robust import imagenet_c
+    from robust.distortions import imagenet_c
 
     params = {"corrupt": {"workers": 1}}
     infos = corrupt_from_params(params, "fog", clean, tmp_path / "auto")  # 32 px -> cifar

@@ -99,7 +99,7 @@ def test_configured_tables_auto_cifar_imagenet_and_override():
 
 
 def test_configured_imagenet_c_corruptions_take_the_constants_table_by_size_or_by_name():
-    from robust import imagenet_c
+    from robust.distortions import imagenet_c
 
     assert D.get("fog").constants == "imagenet"  # the registry's default: ImageNet-C's own (make_imagenet_c.py) at 224 px
     assert [D.configured("fog", None, size).constants for size in (32, 64, 224)] == ["cifar", "tinyimagenet", "imagenet"]

@@ -144,7 +144,7 @@ def test_report_names_the_constants_and_warns_about_distortions_at_chance():
     assert summary["no_signal"] == ["fog"] and summary["constants"] == {"fog": "imagenet"}
     text = markdown(summary, {"net": net, "alex": alex})
     assert "**Warning: no signal.** Every model is at chance on `fog`" in text
-    assert "`fog` made with ImageNet-C's 224 px constants (the imagecorruptions package) (`imagenet`)" in text
+    assert "`fog` made with ImageNet-C's 224 px constants and formulas (Hendrycks' make_imagenet_c.py) (`imagenet`)" in text
     net["distortions"]["fog"]["levels"]["1"]["top1"] = 0.3  # one model with signal: the distortion separates models
     assert no_signal({"net": net, "alex": alex}) == []
     assert "no signal" not in markdown(summarise({"net": net, "alex": alex}, "alex"), {"net": net, "alex": alex})

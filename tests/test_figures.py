@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from robust import figures
+from robust.report import figures
 from robust.report.page import html_page
 from robust.report import markdown
 from robust.report.summary import summarise

@@ -8,7 +8,7 @@ import pytest
 from imagecorruptions import corrupt as package_corrupt
 from PIL import Image
 
-from robust import imagenet_c as C
+from robust.distortions import imagenet_c as C
 from robust.distortions import OWN_RNG
 
 

@@ -145,7 +145,10 @@ def test_models_are_trained_evaluated_and_reported(repo):
     for model in ENTRIES:
         low, high = summary["models"][model]["intervals"]["clean_top1"]
         assert low <= summary["models"][model]["clean_top1"] <= high
-    assert set(summary["models"]["ant1x1"]["vs_control"]) == {"clean_top1", "imagenet_c_top1", "mce", "relative_mce"}
+    # relative mCE is compared only where its interval is defined (at 12 test images, alexnet_small's
+    # corrupted-minus-clean error is often <= 0 in a resample: then it has none, issue 32 #6)
+    relative = {"relative_mce"} if summary["models"]["ant1x1"]["intervals"].get("relative_mce") else set()
+    assert set(summary["models"]["ant1x1"]["vs_control"]) == {"clean_top1", "imagenet_c_top1", "mce"} | relative
     counts = {m: summary["models"][m]["parameters"]["trainable"] for m in ("deepcorrect_net", "finetune-dc_awgn", "deepcorrect-dc_awgn")}
     assert counts["deepcorrect-dc_awgn"] < counts["finetune-dc_awgn"] == counts["deepcorrect_net"]
     assert (repo / "metrics/deepcorrect/deepcorrect_net/dc_awgn/curves.csv").read_text().startswith("percent,conv1,conv2,conv3\n")
@@ -204,8 +207,9 @@ def test_rerun_is_a_no_op_and_a_table_edit_reruns_only_its_stages(repo):
     # the table's corrupt stages, and what trains or ranks on the distortion (train@ reads the tables; a
     # baseline rerun reproduces its weights bit for bit, so nothing after it reruns); evaluate@ follows
     assert {s for s in changed if s.startswith("corrupt")} == {"corrupt-deepcorrect@dc_awgn"}
-    # (and the gradient features, which read every corrupted test set and the tables of the detectors' training distortion)
-    assert changed - {s for s in changed if s.startswith("corrupt")} <= {"activations@deepcorrect_net", "activations@alexnet_small", "gradients"} | {
+    # (and the gradient features, which read every corrupted test set and the tables of the detectors' training distortion,
+    # and the IQA set, which makes every suite's distortion from the distortions: tables itself)
+    assert changed - {s for s in changed if s.startswith("corrupt")} <= {"activations@deepcorrect_net", "activations@alexnet_small", "gradients", "iqa"} | {
         f"train@{m}" for m in MODELS} | {f"train-study@{m}" for m in STUDY}
 
 
@@ -396,5 +400,13 @@ def test_emptied_suites_leave_a_pipeline_whose_every_dependency_exists_or_is_mad
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     dvc(repo, "init", "-q")
-    out = dvc(repo, "repro", "--dry")
-    assert "Running stage 'report'" in out and "rank@" not in out
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as dvc_repo:
+        stages = {stage.name: stage for stage in dvc_repo.index.stages}
+        made = [Path(out.fs_path) for stage in stages.values() for out in stage.outs]
+        missing = [(name, dep.def_path) for name, stage in stages.items() for dep in stage.deps if not dep.def_path.startswith("params")
+                   and not Path(dep.fs_path).exists()
+                   and not any(Path(dep.fs_path).is_relative_to(out) or out.is_relative_to(dep.fs_path) for out in made)]  # made by a stage, or a folder of stages' outputs
+    assert "report" in stages and not any(name.startswith("rank@") for name in stages)
+    assert not missing, missing

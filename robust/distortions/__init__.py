@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from robust import imagenet_c
+from robust.distortions import imagenet_c
 from robust.errors import ParamError
 
 Fn = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]

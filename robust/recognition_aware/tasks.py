@@ -40,8 +40,6 @@ from robust.errors import ParamError
 from robust.params import Section, is_int, require
 
 TASKS = ("sr", "denoise", "jpeg")
-#: the project's own distortion (corrupt suite ``restoration``) that matches each task
-TASK_DISTORTION = {"sr": "ra_bicubic", "denoise": "ra_noise", "jpeg": "ra_jpeg"}
 PSNR_CAP = 100.0  # dB: the PSNR of an exact copy (infinite) is counted as this
 
 

@@ -209,7 +209,7 @@ def test_detect_trains_both_detectors_and_reports_the_comparison(tmp_path, shift
     for level in (1, 2):
         save_features(folder / "fog" / str(level) / "test.npz", _features(rng, 64, shift * level))
         save_features(folder / "dc_blur" / str(level) / "test.npz", _features(rng, 64, shift))  # Gaussian blur under another name
-    params = {"gradients": {"epochs": 8, "lr": 0.01, "per_class": 32, "bootstrap": 50},
+    params = {"gradients": {"train_distortion": "gaussian_blur", "epochs": 8, "lr": 0.01, "per_class": 32, "bootstrap": 50},
               "corrupt": {"suites": {"imagenet_c": ["fog"], "deepcorrect": ["dc_blur"]}}}
     summary = detect_from_params(params, folder, tmp_path / "detectors", tmp_path / "out")
     # unseen types only: neither the training distortion nor dc_blur, which applies its operation (Gaussian blur)
