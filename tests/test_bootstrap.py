@@ -162,3 +162,17 @@ def test_relative_mce_averages_the_point_estimates_corruptions_in_every_resample
     norm["contrast@1"] = norm_clean.copy()
     stats = B.model_statistics(top1, B.resampled_top1(norm, resamples, 0))
     np.testing.assert_allclose(stats["relative_mce"], 100 * rel["fog"])
+
+
+def test_unequal_seed_counts_pair_seed_k_with_seed_k():
+    # three seeds against the control's two (a replicate missing): seed k is judged against the control's seed k
+    rng = np.random.default_rng(0)
+    control_s1 = {"clean": rng.random(400) < 0.5}
+    correct = {"a": {"clean": rng.random(400) < 0.95}, "a-s1": control_s1, "a-s2": {"clean": rng.random(400) < 0.95},
+               "c": {"clean": rng.random(400) < 0.5}, "c-s1": control_s1}
+    result = B.intervals(correct, normaliser=None, control="c", resamples=400, seed=0,
+                         groups={"a": ["a", "a-s1", "a-s2"], "c": ["c", "c-s1"]})
+    versus = result["models"]["a"]["vs_control"]["clean_top1"]
+    # seed 0: 0.95 against 0.5 (higher); seed 1: identical runs (no difference): whichever the pooled verdict, it
+    # holds in exactly one of the two (judging seed 0 against each control seed would give 0 or 2)
+    assert versus["seeds"] == 2 and versus["holds"] == 1

@@ -197,3 +197,15 @@ def test_seed_003_tables_pair_each_c_run_with_its_b_run_and_rank_the_architectur
     assert corruption_tables(summary, {"alex": models["alex"]}) == []
     bare = summarise({k: v for k, v in evals.items() if k != "alex"}, None)  # no normaliser: no mCE, no ranking, no crash
     assert "No normaliser was evaluated" in "\n".join(corruption_tables(bare, models))
+
+
+def test_a_pair_without_an_mce_interval_is_said_not_crashed_on():
+    # no normaliser evaluated (no mCE), or too many undefined resamples: the held-out line says so
+    from robust.report.cells import pair_cell
+
+    summary = {"models": {"a": {"mce": None}, "b": {"mce": None}}, "pairs": {"a - b": {"clean_top1": {"interval": [0.0, 0.1]}}}}
+    assert "no interval" in pair_cell(summary, "a - b")
+    summary = {"models": {"a": {"mce": 80.0}, "b": {"mce": 90.0}}, "pairs": {"a - b": {"mce": {"interval": None, "significant": False}}}}
+    assert "no interval" in pair_cell(summary, "a - b")
+    summary["pairs"]["a - b"]["mce"] = {"interval": [-15.0, -5.0], "significant": True}
+    assert pair_cell(summary, "a - b").startswith("`a` - `b` -10.0 [-15.0, -5.0]")

@@ -36,7 +36,6 @@ import numpy as np
 
 from robust.distortions import IMAGENET_C
 
-STATISTICS = ("clean_top1", "imagenet_c_top1", "mce", "relative_mce")
 LEVEL_SEP = "@"
 
 
@@ -178,9 +177,9 @@ def intervals(correct: Mapping[str, Mapping[str, np.ndarray]], normaliser: str |
             diffs = [{k: runs[x][k] - runs[y][k] for k in runs[x] if k in runs[y]} for x, y in zip(ra, rb)]
             out = difference(_pooled(diffs, draws[len(ra)]), {k: 0.0 for k in diffs[0]})
             per_seed = list(zip(ra, rb))
-        else:  # one side has one seed: its run pairs with each seed of the other
+        else:  # unpaired seeds: a one-seed side pairs with each seed of the other; unequal counts pair seed k with seed k
             out = difference(pooled[a], pooled[b])
-            per_seed = [(x, rb[0]) for x in ra] if len(rb) == 1 else [(ra[0], y) for y in rb]
+            per_seed = [(ra[0], y) for y in rb] if len(ra) == 1 else [(x, rb[0]) for x in ra] if len(rb) == 1 else list(zip(ra, rb))
         for key, entry in out.items():
             value = float(np.nanmedian(pooled[a][key] - pooled[b][key]))
             verdicts = [_verdict(difference({key: runs[x][key]}, {key: runs[y][key]})[key], float(np.nanmedian(runs[x][key] - runs[y][key])))

@@ -33,8 +33,6 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 from robust.errors import DataError
 
 METRICS = ("accuracy", "auroc", "fpr95", "fpr95_seed", "detection_error", "aupr_in", "aupr_out")
-#: metrics where lower is better (the report's "better" direction)
-LOWER_IS_BETTER = ("fpr95", "fpr95_seed", "detection_error")
 
 
 def check_scores(scores: np.ndarray, labels: np.ndarray, what: str = "the scores") -> tuple[np.ndarray, np.ndarray]:

@@ -60,7 +60,7 @@ class EvaluateParams(Section):
     """The ``evaluate:`` section: how models are scored and what CE divides by."""
 
     normaliser: str | None = "alexnet_small"
-    suites: tuple[str, ...] = ("imagenet_c", "imagenet_c_extra", "deepcorrect", "cure_tsr")  # of corrupt.suites: what classifiers are scored on
+    suites: tuple[str, ...] = ("imagenet_c", "deepcorrect", "cure_tsr")  # of corrupt.suites: what classifiers are scored on
     baseline: str = "pipeline"
     force_baseline: bool = False
     control: str | None = None  # the models: entry trained like the methods on clean data only

@@ -160,7 +160,7 @@ def describe(bce_layer: str, normalise: str) -> dict[str, Any]:
 class GradientParams(Section):
     """The ``gradients:`` section: the VAE entry, the features and the detectors (seed 001)."""
 
-    model: str = "vae"                     # the models: entry of the VAE (method: vae)
+    model: str = "vae"                     # the study_models: entry of the VAE (method: vae)
     train_distortion: str = "frost"  # the detectors' one training distortion (the seed: gaussian_blur; CURE-TSR: cure_gaussian_blur)
     train_level: int = 1                   # ... at its lowest level
     bce_layer: str = "last"                # last (144 values, the reference) | first (1,728; the authors' detector script)
@@ -177,7 +177,7 @@ class GradientParams(Section):
     section: ClassVar[str] = "gradients"
 
     def validate(self, section: str = "gradients") -> None:
-        require(isinstance(self.model, str) and bool(self.model), f"{section}.model", self.model, "the name of a models: entry with method: vae")
+        require(isinstance(self.model, str) and bool(self.model), f"{section}.model", self.model, "the name of a study_models: entry with method: vae")
         require(isinstance(self.train_distortion, str) and bool(self.train_distortion), f"{section}.train_distortion", self.train_distortion,
                 "a distortion name (robust distortions lists them)")
         require(is_int(self.train_level) and self.train_level >= 1, f"{section}.train_level", self.train_level, "a level >= 1")

@@ -181,7 +181,6 @@ def ra_loss(settings: RASettings):  # -> LossFn
 
 
 @torch.no_grad()
-@torch.no_grad()
 def restored_scores(batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]], recognisers: dict[str, nn.Module],
                     make: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> dict[str, np.ndarray]:
     """Per image of ``(inputs, labels, clean)`` batches: each recogniser's top-1 hit on

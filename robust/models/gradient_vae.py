@@ -16,7 +16,7 @@ paddings 2, 1, 2, 1 (3 -> 4 -> 8 -> 14 -> 28), channels 12 -> 9 -> 6 -> 3 -> 3, 
 sigmoid at the end. Loss per image = BCE(reconstruction, x) summed over pixels + KLD summed
 over the latent. In eval mode z = mu (the original's extraction); in train mode z is sampled.
 
-Which weights give the features (:data:`ENCODER_WEIGHT`, :data:`DECODER_WEIGHT`): the KLD
+Which weights give the features (:data:`ENCODER_WEIGHT`, :data:`DECODER_WEIGHTS`): the KLD
 gradient w.r.t. the LAST encoder conv's weight (12 x 9 x 4 x 4 = 1,728 values) and the BCE
 gradient w.r.t. the LAST decoder layer's weight (3 x 3 x 4 x 4 = 144 values).
 

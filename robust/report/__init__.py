@@ -83,18 +83,20 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
                                         comparison_pairs(params.get("models") or {}, settings.control), groups)
     summary = summarise(evals, settings.normaliser, intervals, settings.control)
     add_seed_spread(summary, runs_evals, groups, settings.normaliser)
-    write_json(out_dir / "summary.json", summary)
     from robust.report.figures import figure_makers, write_figures
 
     makers = figure_makers(params, evals, summary, Path(clean_dir), Path(corrupt_dir), Path(models_dir), Path(deepcorrect_dir))
-    with atomic_dir(out_dir / FIGURES) as folder:
-        drawn = write_figures(folder, makers)
     gradients = json.loads(Path(gradients_summary).read_text()) if gradients_summary and Path(gradients_summary).is_file() else None
     iqa = json.loads(Path(iqa_summary).read_text()) if iqa_summary and Path(iqa_summary).is_file() else None
     ra = json.loads(Path(ra_summary).read_text()) if ra_summary and Path(ra_summary).is_file() else None
-    text = markdown(summary, evals, params.get("models") or {}, drawn, gradients, iqa, ra)
+    # every text is made before anything is written: a table that fails leaves the previous report whole
+    with atomic_dir(out_dir / FIGURES) as folder:
+        drawn = write_figures(folder, makers)
+        text = markdown(summary, evals, params.get("models") or {}, drawn, gradients, iqa, ra)
+        page = html_page(text, folder)
+    write_json(out_dir / "summary.json", summary)
     (out_dir / "report.md").write_text(text)
-    (out_dir / "report.html").write_text(html_page(text, out_dir / FIGURES))
+    (out_dir / "report.html").write_text(page)
     with atomic_dir(out_dir / "plots" / "severity") as folder:
         for dist, rows in severity_curves(evals).items():
             write_csv(folder / f"{dist}.csv", rows, ["model", "level", "top1"])

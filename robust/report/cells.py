@@ -74,8 +74,10 @@ def of_method(models: dict[str, Any], method: str) -> dict[str, dict[str, Any]]:
 def pair_cell(summary: dict[str, Any], key: str) -> str:
     a, b = key.split(" - ")
     rows = summary["models"]
-    value = (rows[a].get("mce") or 0) - (rows[b].get("mce") or 0)
-    entry = summary["pairs"][key]["mce"]
+    entry = ((summary.get("pairs") or {}).get(key) or {}).get("mce") or {}
+    if rows[a].get("mce") is None or rows[b].get("mce") is None or not entry.get("interval"):
+        return f"`{a}` - `{b}` no interval (mCE or its resamples undefined)"
+    value = rows[a]["mce"] - rows[b]["mce"]
     low, high = entry["interval"]
     return f"`{a}` - `{b}` {value:+.1f} [{low:+.1f}, {high:+.1f}]" + ("" if entry["significant"] else " n.s.") + holds_note(entry)
 

@@ -112,7 +112,7 @@ def corruption_tables(summary: dict[str, Any], models: dict[str, Any]) -> list[s
         lines.append(f"| {name} | `{spec.get('base')}` | {_label(spec)} | {params if params is not None else '-'} | "
                      f"{with_interval(row, 'clean_top1', 100)} | {percent(row['clean_top5'])} | {with_interval(row, 'mce')} | {changes[0]} | {changes[1]} |")
     held = [(n, seed_protocol_partner(models, s)) for n, s in runs.items() if s.get("data") == "corrupted" and s.get("protocol", "seed") == "held_out"]
-    held = [(a, b) for a, b in held if b in rows and f"{a} - {b}" in pairs]
+    held = [(a, b) for a, b in held if b in rows and ((pairs.get(f"{a} - {b}") or {}).get("mce") or {}).get("interval")]
     if held:
         lines += ["", "Held-out against seed protocol (mCE, paired 95 % interval): " + "; ".join(pair_cell(summary, f"{a} - {b}") for a, b in held) + "."]
     present = [n for n in SEED_003_ORDER if any(n in rows[r].get("ce", {}) for r in runs)]

@@ -57,7 +57,7 @@ class IQAParams(Section):
     source: str = "pipeline"          # pipeline | tid2013 | livemd | csv
     root: str | None = None           # the database folder (the CSV file for csv)
     images: int = 6                   # pipeline: reference crops (each with every distortion x level)
-    crop: int = 256                   # pipeline: their side in px (at least 256: full-resolution, as the seed's databases)
+    crop: int = 256                   # pipeline: their side in px (256: full-resolution patches, as the seed's databases; at least 64, for tests)
     batch_size: int = 64              # pairs per batch
     bootstrap: int = 200              # resamples of the reference images for the intervals (0: none)
     bootstrap_seed: int = 0

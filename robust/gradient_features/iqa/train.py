@@ -42,7 +42,7 @@ class AutoencoderParams(Section):
     """``iqa.autoencoder``: the training patches and the sparse autoencoder's loss."""
 
     patches_root: str | None = None   # a folder of natural images (null: the builtin dataset's colour photographs)
-    patches: int = 20_000             # random 8 x 8 patches (the original: 100,000)
+    patches: int = 10_000             # random 8 x 8 patches (the original: 100,000)
     hidden: int = 400
     sparsity: float = 0.035           # target mean activation rho
     beta: float = 5.0                 # weight of the KL sparsity penalty
