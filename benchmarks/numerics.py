@@ -26,7 +26,7 @@ PROBE = ROOT / "tests" / "numerics_probe.py"
 sys.path.insert(0, str(ROOT))
 
 #: what each probe kind stands for in the pipeline
-GROUPS = {"linear-adam": "train, Adam + Linear head (alexnet_small, squeezenet)", "linear-sgd": "train, SGD + Linear head",
+GROUPS = {"linear-adam": "train, Adam + Linear head (alexnet_small and its DeepCorrect / fine-tuning pair)", "linear-sgd": "train, SGD + Linear head",
           "conv-sgd": "train, SGD conv net (deepcorrect_net family)", "vae": "train@vae, gradients", "lbfgs-autoencoder": "iqa-autoencoder (L-BFGS)",
           "detector": "detect (MLP)", "ant-generator": "train (ant)", "evaluate": "evaluate@ (inference forward)"}
 
