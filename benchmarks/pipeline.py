@@ -42,6 +42,11 @@ STUDY = {"baseline": "baselines", "finetune": "seed 000 (DeepCorrect)", "deepcor
 STAGE_STUDY = {"prepare": "data", "activations": "seed 000 (DeepCorrect)", "rank": "seed 000 (DeepCorrect)", "gradients": "seed 001 (gradients)",
                "detect": "seed 001 (gradients)", "iqa-autoencoder": "seed 001 (IQA)", "iqa": "seed 001 (IQA)", "ra": "seed 002 (recognition-aware)",
                "report": "report", "plots-template": "report"}
+#: minutes each study may take in the default from scratch on the 2-core development machine
+#: (README's time-budget table lists these; they add up to at most 40, the budget of the whole)
+BUDGET = {"data": 2.0, "baselines": 4.4, "seed 000 (DeepCorrect)": 9.2, "seed 001 (gradients)": 1.2, "seed 001 (IQA)": 2.4,
+          "seed 002 (recognition-aware)": 4.8, "seed 003 (corruption-augmented)": 4.2, "seed 004 (noise)": 11.4, "report": 0.4}
+TOTAL_BUDGET = 40.0
 
 
 def stage_group(stage: str, models: dict, control: str | None = None) -> str:
@@ -164,6 +169,15 @@ def main() -> None:
         print(f"{group:<44} {len(values):>6} {sum(values):>9.1f} {sum(values) / 60:>8.1f} {sum(values) / total:>6.1%}")
     print(f"{'total (dvc repro from scratch)':<44} {len(times):>6} {total:>9.1f} {total / 60:>8.1f}")
     print(f"{'no-op dvc repro':<44} {'':>6} {noop:>9.1f}")
+    studies: dict[str, float] = defaultdict(float)
+    for group, values in groups.items():
+        studies[group.split(":")[0]] += sum(values) / 60
+    print(f"\n{'study (README time budget)':<44} {'budget':>7} {'minutes':>8}")
+    for study in [*BUDGET, *sorted(set(studies) - set(BUDGET))]:
+        budget = BUDGET.get(study)
+        flag = "" if budget is None or studies[study] <= budget else "  over budget"
+        print(f"{study:<44} {'-' if budget is None else f'{budget:.1f}':>7} {studies[study]:>8.1f}{flag}")
+    print(f"{'total':<44} {TOTAL_BUDGET:>7.1f} {total / 60:>8.1f}{'' if total / 60 <= TOTAL_BUDGET else '  over budget'}")
     print("\nper stage (seconds):")
     for stage, seconds in times:
         print(f"  {stage:<50} {seconds:>7.1f}")

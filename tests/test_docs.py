@@ -73,3 +73,16 @@ def test_package_paths_named_in_code_and_params_exist():
             if not ((ROOT / path).exists() or (ROOT / f"{path}.py").exists()):
                 missing.add(f"{source.relative_to(ROOT)}: {path}")
     assert not missing, sorted(missing)
+
+
+def test_readme_time_budget_is_the_benchmarks_and_fits_40_minutes():
+    # the budget lives in benchmarks/pipeline.py (which prints each study against it); README lists the same rows
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pipeline_benchmark", ROOT / "benchmarks" / "pipeline.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    section = (ROOT / "README.md").read_text().split("### Time budget", 1)[1].split("\n#", 1)[0]
+    rows = dict(re.findall(r"^\| ([^|]+?) \| ([\d.]+) \|", section, flags=re.M))
+    assert {study: float(minutes) for study, minutes in rows.items() if study != "total"} == benchmark.BUDGET
+    assert sum(benchmark.BUDGET.values()) <= benchmark.TOTAL_BUDGET == float(rows["total"]) <= 40
