@@ -281,6 +281,23 @@ def keys(folder: Path) -> list[str]:
     return [s["__key__"] for shard in info["shards"] for s in read_tar(folder / shard["name"])]
 
 
+def test_no_output_records_wall_clock_time(repo):
+    # an output's bytes must depend only on code, params and inputs: a timing field (the gradients stage's
+    # info.json once held "seconds") made every rerun's DVC hash differ
+    def keys(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield key
+                yield from keys(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from keys(value)
+
+    timed = {str(path.relative_to(repo)): key for folder in ("data", "metrics") for path in (repo / folder).rglob("*.json")
+             for key in keys(json.loads(path.read_text())) if re.fullmatch(r"(wall_?)?(seconds|elapsed|duration|time)(_s)?", str(key))}
+    assert not timed, timed
+
+
 def test_gradient_features_detectors_and_their_table(repo):
     info = json.loads((repo / "data/gradients/info.json").read_text())
     assert info["sizes"] == {"kld": 1728, "bce": 144, "mu": 20}
