@@ -284,17 +284,17 @@ def keys(folder: Path) -> list[str]:
 def test_no_output_records_wall_clock_time(repo):
     # an output's bytes must depend only on code, params and inputs: a timing field (the gradients stage's
     # info.json once held "seconds") made every rerun's DVC hash differ
-    def keys(node):
+    def json_keys(node):
         if isinstance(node, dict):
             for key, value in node.items():
                 yield key
-                yield from keys(value)
+                yield from json_keys(value)
         elif isinstance(node, list):
             for value in node:
-                yield from keys(value)
+                yield from json_keys(value)
 
     timed = {str(path.relative_to(repo)): key for folder in ("data", "metrics") for path in (repo / folder).rglob("*.json")
-             for key in keys(json.loads(path.read_text())) if re.fullmatch(r"(wall_?)?(seconds|elapsed|duration|time)(_s)?", str(key))}
+             for key in json_keys(json.loads(path.read_text())) if re.fullmatch(r"(wall_?)?(seconds|elapsed|duration|time)(_s)?", str(key))}
     assert not timed, timed
 
 
