@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from robust.cli import main
@@ -65,3 +66,31 @@ def test_distortions_command_lists_every_suite_with_its_tables(capsys):
     assert "fog                weather  5 levels  (imagenet-c)  constants: corrupt.constants" in out
     assert "cure_haze          weather  5 levels  (released only" in out
     assert "dc_blur            blur     6 levels  (deepcorrect)  table [0.5, 1.0, 1.5, 2.0, 2.5, 3.0]" in out
+
+
+def _startup_benchmark():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("startup_benchmark", ROOT / "benchmarks" / "startup.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: stage script -> its arguments, from the start-up benchmark (which times the same stop)
+STAGE_ARGS = _startup_benchmark().STAGES
+
+
+@pytest.mark.parametrize("script", sorted(STAGE_ARGS))
+def test_every_stage_without_its_inputs_prints_one_error_line_and_exits_2(tmp_path, script):
+    # the stages' arguments are the start-up benchmark's, which times this same stop; a missing input
+    # is one "error: ... Fix: ..." line, never a traceback (rank.py once raised a raw FileNotFoundError)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(source="cifar10", root=str(tmp_path / "missing"))
+    params["iqa"]["autoencoder"]["patches_root"] = str(tmp_path / "missing")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = subprocess.run([sys.executable, str(ROOT / "stages" / script), *STAGE_ARGS[script]],
+                            cwd=tmp_path, capture_output=True, text=True)
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "it/s]" not in line]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and len(lines) == 1 and lines[0].startswith("error: ") and "Fix:" in lines[0], lines
