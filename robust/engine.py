@@ -19,7 +19,8 @@ Settings: :class:`TrainParams` (the ``train:`` section). ``optimizer: lbfgs`` ru
 ``lbfgs_iterations`` L-BFGS iterations per batch through a closure (full-batch training of
 the IQA sparse autoencoder, as UNIQUE's fminlbfgs; one batch per epoch). ``epochs: 0`` trains
 nothing and saves the start weights as ``model.pt`` (a pretrained network scored as it is,
-e.g. torchvision's ImageNet AlexNet as a paper-scale baseline). Methods customise the step, not the
+e.g. torchvision's ImageNet AlexNet as a paper-scale baseline), logs their validation as DVCLive's step 0
+and writes a completed checkpoint, so the stage has its every output. Methods customise the step, not the
 loop: ``loss_fn(model, images, labels) -> (loss, logits)`` (``logits`` None for a model that
 is not a classifier, such as the gradient VAE: no top-1 is then counted), ``parameters``
 (what trains) and, for methods with state of their own (ANT's noise generators), ``hooks``:
@@ -531,6 +532,18 @@ def train(
                      "history": history, "hooks": hooks.state_dict() if hooks is not None else None, "best": best}
             _save_atomic(state, checkpoint_path)
             tqdm.write(f"epoch {epoch + 1}/{p.epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
+    if main and p.epochs == 0:  # "0 epochs": the start weights are the model (a pretrained network); their validation is step 0
+        record = {"epoch": 0}
+        if validate is not None:
+            record.update({f"val_{name}": float(value) for name, value in validate(model).items()})
+        elif val_dir is not None:
+            record["val_top1"] = evaluate(model, val_dir, batch_size=p.batch_size, device=device, desc=False)["top1"]
+        history.append(record)
+        if live is not None:
+            for name, value in record.items():
+                if name.startswith("val_"):
+                    live.log_metric(name.replace("_", "/", 1), value)
+        _save_atomic({"fingerprint": key, "epoch": 0, "history": history, "complete": True}, checkpoint_path)  # the stage's output, never resumed
     if main:
         if best is not None:
             model.load_state_dict(best["model"])

@@ -64,6 +64,34 @@ def test_interrupted_training_resumes_and_ends_where_an_uninterrupted_run_ends(s
     assert [line.split("\t")[0] for line in curve[1:]] == ["0", "1", "2"]  # one point per epoch, no duplicate
 
 
+def test_zero_epochs_saves_the_start_weights_with_every_output_of_a_training(shards, tmp_path):
+    """A pretrained network scored as it is: model.pt holds the start weights, the checkpoint is complete,
+    DVCLive has the start weights' validation as step 0 (the train stage's outputs all exist)."""
+    model = tiny_model()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    history = engine.train(model, shards / "train", tmp_path / "run", TrainParams(epochs=0, **FAST), val_dir=shards / "val", log_dir=tmp_path / "live")
+    saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert all(torch.equal(saved[k], v) for k, v in start.items())
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["complete"]
+    assert [e["epoch"] for e in history["epochs"]] == [0] and "val_top1" in history["epochs"][0]
+    curve = (tmp_path / "live" / "plots" / "metrics" / "val" / "top1.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in curve[1:]] == ["0"]
+    assert "val" in json.loads((tmp_path / "live" / "metrics.json").read_text())
+
+
+def test_a_run_killed_before_its_completion_mark_ends_without_logging_its_last_epoch_again(shards, tmp_path):
+    params = TrainParams(epochs=2, **FAST)
+    engine.train(tiny_model(), shards / "train", tmp_path / "run", params, log_dir=tmp_path / "live")
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    torch.save({**state, "complete": False}, tmp_path / "run" / "checkpoint.pt")  # killed after the last save, before the mark
+    (tmp_path / "run" / "model.pt").unlink()
+    history = engine.train(tiny_model(), shards / "train", tmp_path / "run", params, log_dir=tmp_path / "live")
+    saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert history["resumed_from"] == 2 and all(torch.equal(saved[k], v) for k, v in state["model"].items())  # the last epoch's weights
+    curve = (tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in curve[1:]] == ["0", "1"]  # no repeated last row
+
+
 def test_other_settings_or_a_finished_run_start_afresh_instead_of_resuming(shards, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         engine.train(tiny_model(), shards / "train", tmp_path / "run", TrainParams(epochs=2, **FAST), stop_after=7)
