@@ -586,7 +586,11 @@ def rank_from_params(params: dict[str, Any], distortion: str, clean_dir: str | P
     from robust.methods.baseline import model_spec
 
     settings = ranking_settings(params)
-    info = json.loads((Path(cache_dir) / "info.json").read_text())
+    info_file = Path(cache_dir) / "info.json"
+    if not info_file.is_file():
+        base = Path(cache_dir).parent.name
+        raise DataError(f"No activation cache {cache_dir} (its info.json is missing).", f"run the activations@{base} stage first (dvc repro activations@{base}).")
+    info = json.loads(info_file.read_text())
     model = load_trained(model_spec(params, info["base"]), clean_dir, info["base_weights"]).to(pick_device(settings.device))
     result = rank(model, cache_dir, distortion, settings)
     out_dir = Path(out_dir)

@@ -83,6 +83,12 @@ def resnet50(num_classes: int, image_size: int = 32, width: float = 1.0) -> nn.M
     return _resnet(Bottleneck, [3, 4, 6, 3], num_classes, image_size, width)
 
 
+@register("resnet101")
+def resnet101(num_classes: int, image_size: int = 32, width: float = 1.0) -> nn.Module:
+    """ResNet-101 (He et al., 2016), one of seed 002's transfer recognisers; ``width`` scales its channels."""
+    return _resnet(Bottleneck, [3, 4, 23, 3], num_classes, image_size, width)
+
+
 @register("densenet121")
 def densenet121(num_classes: int, image_size: int = 32, growth_rate: int = 32, block_config: tuple[int, ...] = (6, 12, 24, 16),
                 init_features: int = 64) -> nn.Module:
