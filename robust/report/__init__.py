@@ -22,6 +22,7 @@ from robust.report.deepcorrect import comparison_finetune, deepcorrect_table
 from robust.report.gradient_features import gradient_tables, iqa_tables
 from robust.report.noise import noise_table
 from robust.report.page import html_page
+from robust.report.published import published_lines
 from robust.report.recognition_aware import ra_benchmark_table, ra_tables
 from robust.report.summary import add_seed_spread, ce_table_lines, leaderboard_lines, level_table_lines, mean_eval, run_groups, severity_curves, summarise
 
@@ -66,8 +67,9 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
     correctness in ``correct_dir/<model>/correct.npz`` (models without it get none)."""
     settings = EvaluateParams.from_dict(params.get("evaluate"))
     evals = {p.stem: json.loads(p.read_text()) for p in sorted(Path(evals_dir).glob("*.json"))}
-    if not evals:
-        raise RobustError(f"No evaluation in {evals_dir}.", "run the evaluate stages first (dvc repro).")
+    gradients, iqa, ra = (json.loads(Path(f).read_text()) if f and Path(f).is_file() else None for f in (gradients_summary, iqa_summary, ra_summary))
+    if not evals and not (gradients or iqa or ra):
+        raise RobustError(f"No evaluation in {evals_dir} and no study summary.", "run the evaluate stages first (dvc repro).")
     order = list(params.get("models") or {})
     runs_evals = {name: evals[name] for name in sorted(evals, key=lambda n: (order.index(n) if n in order else len(order), n))}
     groups = run_groups(params.get("models") or {}, list(runs_evals))
@@ -85,14 +87,14 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
     add_seed_spread(summary, runs_evals, groups, settings.normaliser)
     from robust.report.figures import figure_makers, write_figures
 
-    makers = figure_makers(params, evals, summary, Path(clean_dir), Path(corrupt_dir), Path(models_dir), Path(deepcorrect_dir))
-    gradients = json.loads(Path(gradients_summary).read_text()) if gradients_summary and Path(gradients_summary).is_file() else None
-    iqa = json.loads(Path(iqa_summary).read_text()) if iqa_summary and Path(iqa_summary).is_file() else None
-    ra = json.loads(Path(ra_summary).read_text()) if ra_summary and Path(ra_summary).is_file() else None
+    # no evaluation (an experiment of seed 001's studies alone): its tables, no model figures
+    makers = figure_makers(params, evals, summary, Path(clean_dir), Path(corrupt_dir), Path(models_dir), Path(deepcorrect_dir)) if evals else {}
     # every text is made before anything is written: a table that fails leaves the previous report whole
     with atomic_dir(out_dir / FIGURES) as folder:
         drawn = write_figures(folder, makers)
         text = markdown(summary, evals, params.get("models") or {}, drawn, gradients, iqa, ra)
+        text += "\n".join(published_lines(params.get("published"), {"report": summary, "gradients": gradients, "iqa": iqa, "ra": ra}))
+        text = text.rstrip() + "\n"
         page = html_page(text, folder)
     write_json(out_dir / "summary.json", summary)
     (out_dir / "report.md").write_text(text)

@@ -269,7 +269,8 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
     index = showcase_index(test)
 
     def image(folder: Path) -> np.ndarray:
-        return first_images(folder, index + 1)[index]
+        images = first_images(folder, index + 1)
+        return images[min(index, len(images) - 1)]  # a released set may hold fewer images than the clean split
 
     showcase = image(test)
 

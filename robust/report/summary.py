@@ -70,8 +70,9 @@ def benchmark_constants(evals: dict[str, dict[str, Any]]) -> dict[str, str | Non
 def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None, intervals: dict[str, dict[str, Any]] | None = None,
               control: str | None = None) -> dict[str, Any]:
     """Per model: clean top-1, ImageNet-C-style top-1, mean corruption error, and, when the
-    normaliser was evaluated, CE per corruption, mCE, mCE over the extras and relative mCE
-    (percent); with ``intervals`` (:func:`robust.evaluation.bootstrap.intervals`) their 95 % intervals and
+    normaliser was evaluated (or, with no normaliser model, against AlexNet's published
+    ImageNet-C errors where the evaluation has them), CE per corruption, mCE, mCE over the
+    extras and relative mCE (percent); with ``intervals`` (:func:`robust.evaluation.bootstrap.intervals`) their 95 % intervals and
     each model's difference from the ``control``; for the benchmark: each distortion's
     constants table and those with no signal."""
     names = list(IMAGENET_C + IMAGENET_C_EXTRA)
@@ -88,8 +89,8 @@ def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None, interval
             "parameters": result.get("parameters"),
         }
         errors = errors_of(result, [n for n in names if baseline and n in baseline["corruptions"]])
-        if baseline and errors["corruptions"]:
-            report = mce_report(errors, baseline)
+        report = mce_report(errors, baseline) if baseline and errors["corruptions"] else result.get("published_alexnet")
+        if report:  # against the normaliser model, else (evaluate.baseline: alexnet-imagenet-c) AlexNet's published errors
             row.update(mce=report["mce"], relative_mce=report["relative_mce"], mce_extra=report["mce_extra"], ce=report["ce"],
                        mce_over=len(report["mce_over"]), relative_mce_over=len(report["relative_mce_over"]))
         row.update(((intervals or {}).get("models") or {}).get(model, {}))
