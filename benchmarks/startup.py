@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES: dict[str, list[str]] = {
     "prepare.py": [], "corrupt.py": ["gaussian_noise"], "train.py": ["deepcorrect_net"], "evaluate.py": ["deepcorrect_net"],
     "activations.py": ["deepcorrect_net"], "rank.py": ["deepcorrect_net", "dc_blur"], "gradients.py": [], "detect.py": [],
-    "iqa_autoencoder.py": [], "iqa.py": [], "ra.py": [], "report.py": [],
+    "iqa_autoencoder.py": [], "iqa.py": [], "ra.py": [], "report.py": [], "inputs.py": [],
 }
 
 
