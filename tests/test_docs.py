@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: where a path named in the docs must exist (data/ holds DVC outputs, made by dvc repro, not in git)
-TRACKED = ("robust/", "stages/", "benchmarks/", "tests/", "docs/", "metrics/", ".ci/", ".dvc/")
+TRACKED = ("robust/", "stages/", "benchmarks/", "tests/", "docs/", "metrics/", ".ci/", ".dvc/", "experiments/")
 TOP_FILES = ("dvc.yaml", "params.yaml", "constraints.txt", "README.md", "pyproject.toml", "dvc.lock")
 
 
@@ -44,7 +44,7 @@ def test_commands_named_in_a_page_exist(page):
     from robust.cli import COMMANDS
 
     text = page.read_text()
-    scripts = re.findall(r"python (?:-m )?((?:benchmarks|tests|stages)/[\w/]+\.py)", text)
+    scripts = re.findall(r"python (?:-m )?((?:benchmarks|tests|stages|experiments)/[\w/]+\.py)", text)
     assert all((ROOT / s).is_file() for s in scripts), [s for s in scripts if not (ROOT / s).is_file()]
     commands = re.findall(r"`robust ([a-z][\w-]*)", text)
     unknown = [c for c in commands if c not in COMMANDS and c != "--help"]
