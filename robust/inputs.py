@@ -57,30 +57,42 @@ def _data(params: dict[str, Any]) -> list[Input]:
 
 
 def _released(params: dict[str, Any]) -> list[Input]:
+    """Each listed corruption's released files at every level (and CIFAR-C's labels, CURE-TSR's
+    training-distortion train / val folders), as the readers in robust/distortions/released.py
+    look for them."""
     corrupt = params.get("corrupt") or {}
     if corrupt.get("source") != "released":
         return []
-    from robust.distortions.released import LAYOUTS, SETS
+    from robust.distortions import CURE_TSR
+    from robust.distortions.released import LAYOUTS, LEVELS, SETS
 
     source = (params.get("data") or {}).get("source", "builtin")
     root = Path(str(corrupt.get("root")))
     layout, name_of_set = LAYOUTS.get(source), SETS.get(source, "the released set")
-    names = [n for suite, listed in (corrupt.get("suites") or {}).items() if suite != "deepcorrect" and suite != "restoration" for n in listed or []]
-    fix = f"point corrupt.root at the {name_of_set} folder"
+    names = [n for suite, listed in (corrupt.get("suites") or {}).items() if suite not in ("deepcorrect", "restoration") for n in listed or []]
+    fix = f"Fix: point corrupt.root at the {name_of_set} folder"
     if not root.is_dir():
-        return [Input("corrupt.root", str(root), name_of_set, f"the folder does not exist. Fix: {fix}.")]
-    found = []
-    for name in names:
-        if layout == "cifar-c":
-            path, kind = root / f"{name}.npy", "file"
-        elif layout == "cure-tsr":
-            path, kind = root / "RealChallenge", "folder"
-        else:
-            path, kind = root / name, "folder"
-        ok = path.is_file() if kind == "file" else path.is_dir()
-        found.append(Input("corrupt.root", str(path), f"{name_of_set}: {name}",
-                           None if ok else f"no {kind} for the corruption {name}. Fix: {fix} (holding {path.name}).")) 
-    return found
+        return [Input("corrupt.root", str(root), name_of_set, f"the folder does not exist. {fix}.")]
+    needed: list[tuple[Path, str]] = []  # (path, what)
+    if layout == "cifar-c":
+        needed.append((root / "labels.npy", "the labels file"))
+        needed += [(root / f"{name}.npy", name) for name in names]
+    elif layout == "cure-tsr":
+        if not (root / "RealChallenge").is_dir() and (root / "cure-tsr").is_dir():
+            root = root / "cure-tsr"  # as the reader: the folder holding cure-tsr/ will do
+        for name in names:
+            if name in CURE_TSR:
+                challenge = CURE_TSR.index(name) + 1
+                needed += [(root / "RealChallenge" / f"{challenge:02d}_{level:02d}" / "test", f"{name} level {level}") for level in range(1, LEVELS + 1)]
+        training = (params.get("gradients") or {}).get("train_distortion")
+        if training in CURE_TSR and training in names:  # the detectors train on its own train / val folders
+            level = int((params.get("gradients") or {}).get("train_level", 1))
+            challenge = CURE_TSR.index(training) + 1
+            needed += [(root / "RealChallenge" / f"{challenge:02d}_{level:02d}" / split, f"{training} level {level} ({split})") for split in ("train", "val")]
+    else:
+        needed += [(root / name / str(level), f"{name} level {level}") for name in names for level in range(1, LEVELS + 1)]
+    return [Input("corrupt.root", str(path), f"{name_of_set}: {what}", None if path.exists() else f"missing ({what}). {fix} (holding {path.relative_to(root)}).")
+            for path, what in needed]
 
 
 def _weights(params: dict[str, Any]) -> list[Input]:
@@ -126,7 +138,9 @@ def _iqa(params: dict[str, Any]) -> list[Input]:
         found.append(_check("iqa.root", iqa.get("root"), f"the {iqa['source']} database", lambda: read_database(str(iqa.get("root")), iqa["source"])))
     patches = (iqa.get("autoencoder") or {}).get("patches_root")
     if patches:
-        ok = Path(patches).is_dir() and any(p.is_file() for p in Path(patches).rglob("*"))
+        from robust.data.sources.base import IMAGE_SUFFIXES
+
+        ok = Path(patches).is_dir() and any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in Path(patches).rglob("*"))
         found.append(Input("iqa.autoencoder.patches_root", str(patches), "a folder of natural images",
                            None if ok else "no image folder there. Fix: give a folder of natural images, or null for the builtin photographs."))
     return found

@@ -164,6 +164,39 @@ def test_missing_inputs_stop_the_run_before_any_work(tmp_path):
     assert not (exp / "data" / "shards").exists()
 
 
+def test_published_alexnet_errors_give_the_mce_only_when_no_normaliser_model_is_named():
+    from robust.report.summary import summarise
+
+    published = {"mce": 70.0, "relative_mce": None, "mce_extra": None, "ce": {}, "mce_over": [], "relative_mce_over": []}
+    result = {"clean": {"top1": 0.5, "top5": 0.9, "error": 0.5}, "distortions": {}, "published_alexnet": published}
+    assert summarise({"m": result}, None)["models"]["m"]["mce"] == 70.0  # seed 004's protocol: no normaliser model
+    assert "mce" not in summarise({"m": result}, "alexnet_b")["models"]["m"]  # a named normaliser not evaluated: no silent substitute
+
+
+def test_inputs_check_names_each_missing_released_level_training_folder_and_photo_folder(tmp_path):
+    """The check reads what the readers read: a CURE-TSR root holding cure-tsr/ is accepted, one deleted
+    challenge level and the detectors' training folders are each named, a folder without images is not
+    a patch source."""
+    from robust.inputs import check_inputs
+
+    root = formats.write_cure_tsr_challenges(tmp_path, ctypes=(7, 1), signs=(1,), per_split=1)  # tmp_path/cure-tsr
+    params = committed("seed001-cure-tsr")
+    params["data"]["root"] = str(tmp_path)  # the folder holding cure-tsr/
+    params["corrupt"].update(root=str(tmp_path))
+    params["corrupt"]["suites"]["cure_tsr"] = ["cure_decolorization", "cure_gaussian_blur"]
+    assert [i.line() for i in check_inputs(params) if i.problem] == []
+    shutil.rmtree(root / "RealChallenge" / "01_03" / "test")
+    shutil.rmtree(root / "RealChallenge" / "07_01" / "val")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "README.txt").write_text("no image here")
+    params["iqa"] = {"autoencoder": {"patches_root": str(photos)}}
+    missing = [i.line() for i in check_inputs(params) if i.problem]
+    assert len(missing) == 3, missing
+    assert any("01_03/test" in m and "cure_decolorization level 3" in m for m in missing)
+    assert any("07_01/val" in m for m in missing) and any(m.startswith("iqa.autoencoder.patches_root") for m in missing)
+
+
 def test_seed004_imagenet(tmp_path):
     """ResNet-50 at 224 px from (random) weights in the seed's V1 file; Gauss and ANT 3x3, scored on
     released ImageNet-C against AlexNet's published errors; the report prints the seed's table beside."""
