@@ -268,9 +268,9 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
     test = clean_dir / "test"
     index = showcase_index(test)
 
-    def image(folder: Path) -> np.ndarray:
+    def image(folder: Path) -> np.ndarray | None:
         images = first_images(folder, index + 1)
-        return images[min(index, len(images) - 1)]  # a released set may hold fewer images than the clean split
+        return images[index] if len(images) > index else None  # a released set may hold fewer images than the clean split
 
     showcase = image(test)
 
@@ -279,8 +279,9 @@ def figure_makers(params: dict[str, Any], evals: dict[str, dict[str, Any]], summ
         for name in names:
             for level in set(LEVELS_SHOWN) & set(built_levels(corrupt_dir, name)):
                 folder = corrupt_dir / name / str(level) / "test"
-                info = read_info(folder)
-                distorted.setdefault(name, {})[level] = (image(folder), level_caption(info))
+                shown = image(folder)
+                if shown is not None:  # not another image's corruption beside the showcase
+                    distorted.setdefault(name, {})[level] = (shown, level_caption(read_info(folder)))
         return distortion_grid(showcase, distorted) if distorted else None
 
     def noise() -> bytes | None:

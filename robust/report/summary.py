@@ -89,7 +89,7 @@ def summarise(evals: dict[str, dict[str, Any]], normaliser: str | None, interval
             "parameters": result.get("parameters"),
         }
         errors = errors_of(result, [n for n in names if baseline and n in baseline["corruptions"]])
-        report = mce_report(errors, baseline) if baseline and errors["corruptions"] else result.get("published_alexnet")
+        report = mce_report(errors, baseline) if baseline and errors["corruptions"] else None if normaliser else result.get("published_alexnet")
         if report:  # against the normaliser model, else (evaluate.baseline: alexnet-imagenet-c) AlexNet's published errors
             row.update(mce=report["mce"], relative_mce=report["relative_mce"], mce_extra=report["mce_extra"], ce=report["ce"],
                        mce_over=len(report["mce_over"]), relative_mce_over=len(report["relative_mce_over"]))
