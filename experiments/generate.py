@@ -101,8 +101,7 @@ def _rewrite_dep(dep: str) -> str:
 def _rewrite(body: dict[str, Any], outs: list[str], params: dict[str, Any]) -> dict[str, Any]:
     body = dict(body)
     body["cmd"] = body["cmd"].replace("python stages/", f"python {UP}stages/")
-    deps = [_rewrite_dep(d) for d in body.get("deps") or [] if d.startswith(CODE) or d == "constraints.txt" or "${" in d.split("/", 1)[0]
-            or not d.startswith(("data/", "metrics/")) or _made(d, outs)]
+    deps = [_rewrite_dep(d) for d in body.get("deps") or [] if not d.startswith(("data/", "metrics/")) or _made(d, outs)]
     body["deps"] = [*deps, INPUTS_OUT]
     if "params" in body:
         kept = [p for p in body["params"] if _has_param(params, p if isinstance(p, str) else "")]
