@@ -37,7 +37,7 @@ def _train(args: argparse.Namespace) -> None:
     from robust.params import load_params
 
     history = train_from_params(load_params(args.params), args.model, args.clean, args.models, args.logs)
-    last = history["epochs"][history["best_epoch"] - 1]
+    last = history["kept"]
     scores = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in last.items() if k.startswith(("train_", "val_")))
     print(f"{args.model}: {len(history['epochs'])} epochs (resumed after {history['resumed_from']}), kept epoch {history['best_epoch']}: {scores}")
 

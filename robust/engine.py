@@ -393,6 +393,29 @@ def _lbfgs_step(optimizer: torch.optim.Optimizer, loss_fn: LossFn, model: nn.Mod
     return first[0]
 
 
+def _validation_record(model: nn.Module, validate: Validate | None, val_dir: str | Path | None, p: TrainParams,
+                       device: torch.device) -> dict[str, float]:
+    """The ``val_*`` entries of an epoch record: the method's own validation, else top-1 on
+    ``val_dir``, else none."""
+    if validate is not None:
+        return {f"val_{name}": float(value) for name, value in validate(model).items()}
+    if val_dir is not None:
+        return {"val_top1": evaluate(model, val_dir, batch_size=p.batch_size, device=device, desc=False)["top1"]}
+    return {}
+
+
+def _log_live(live: Any, record: dict[str, Any], next_step: bool = True) -> None:
+    """Log an epoch record's ``train_*`` / ``val_*`` values to DVCLive (``train/loss``, ...)
+    as one step; the 0-epoch record (the start weights) is step 0 and ends no step."""
+    if live is None:
+        return
+    for name, value in record.items():
+        if name.startswith(("train_", "val_")):
+            live.log_metric(name.replace("_", "/", 1), value)
+    if next_step:
+        live.next_step()
+
+
 def train(
     model: nn.Module,
     train_dir: str | Path | BatchSource,
@@ -410,7 +433,8 @@ def train(
     keep_best: str | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place; writes ``out_dir/model.pt`` (state dict) and a per-epoch
-    checkpoint; returns the history ``{"epochs": [...], "resumed_from": int, "best_epoch": int}``.
+    checkpoint; returns the history ``{"epochs": [...], "resumed_from": int, "best_epoch": int, "kept": record}``
+    (``kept``: the record of the epoch whose weights were saved; epoch 0 when ``p.epochs`` is 0).
 
     ``train_dir``: a shard folder or a :class:`BatchSource`. ``validate``: the method's own
     validation (default: top-1 on ``val_dir``). ``keep_best``: a history key (``val_loss``)
@@ -509,11 +533,10 @@ def train(
         record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "samples_seen": int(seen), "lr": optimizer.param_groups[0]["lr"]}
         if top1_counted:
             record["train_top1"] = correct / seen
-        if main and validate is not None:
-            record.update({f"val_{name}": float(value) for name, value in validate(model).items()})
-            model.train()
-        elif val_dir is not None and main:
-            record["val_top1"] = evaluate(model, val_dir, batch_size=p.batch_size, device=device, desc=False)["top1"]
+        if main:
+            record.update(_validation_record(model, validate, val_dir, p, device))
+            if validate is not None:
+                model.train()  # the method's validation left it in eval mode
         history.append(record)
         if main and keep_best is not None:
             if keep_best not in record:
@@ -522,27 +545,16 @@ def train(
                 best = {"epoch": epoch + 1, "value": record[keep_best], "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         ranks = _every_rank({"generator": generator.get_state(), "rng": _rng_state()}, world)  # resumed per rank
         if main:
-            if live is not None:
-                for name, value in record.items():
-                    if name.startswith(("train_", "val_")):
-                        live.log_metric(name.replace("_", "/", 1), value)
-                live.next_step()
+            _log_live(live, record)
             state = {"fingerprint": key, "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "schedule": schedule.state_dict(), "scaler": scaler.state_dict(), "ranks": ranks,
                      "history": history, "hooks": hooks.state_dict() if hooks is not None else None, "best": best}
             _save_atomic(state, checkpoint_path)
             tqdm.write(f"epoch {epoch + 1}/{p.epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
     if main and p.epochs == 0:  # "0 epochs": the start weights are the model (a pretrained network); their validation is step 0
-        record = {"epoch": 0}
-        if validate is not None:
-            record.update({f"val_{name}": float(value) for name, value in validate(model).items()})
-        elif val_dir is not None:
-            record["val_top1"] = evaluate(model, val_dir, batch_size=p.batch_size, device=device, desc=False)["top1"]
+        record = {"epoch": 0, **_validation_record(model, validate, val_dir, p, device)}
         history.append(record)
-        if live is not None:
-            for name, value in record.items():
-                if name.startswith("val_"):
-                    live.log_metric(name.replace("_", "/", 1), value)
+        _log_live(live, record, next_step=False)
         _save_atomic({"fingerprint": key, "epoch": 0, "history": history, "complete": True}, checkpoint_path)  # the stage's output, never resumed
     if main:
         if best is not None:
@@ -552,4 +564,5 @@ def train(
             _save_atomic({**torch.load(checkpoint_path, map_location="cpu", weights_only=False), "complete": True}, checkpoint_path)
         if live is not None:
             live.end()
-    return {"epochs": history, "resumed_from": start_epoch, "best_epoch": best["epoch"] if best is not None else len(history)}
+    kept = best["epoch"] if best is not None else history[-1]["epoch"]
+    return {"epochs": history, "resumed_from": start_epoch, "best_epoch": kept, "kept": next(r for r in history if r["epoch"] == kept)}

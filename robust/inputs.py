@@ -64,35 +64,28 @@ def _released(params: dict[str, Any]) -> list[Input]:
     if corrupt.get("source") != "released":
         return []
     from robust.distortions import CURE_TSR
-    from robust.distortions.released import LAYOUTS, LEVELS, SETS
+    from robust.distortions.released import CIFAR_LABELS, LAYOUTS, LEVELS, SETS, cure_tsr_root, level_path
 
     source = (params.get("data") or {}).get("source", "builtin")
     root = Path(str(corrupt.get("root")))
-    layout, name_of_set = LAYOUTS.get(source), SETS.get(source, "the released set")
+    layout, name_of_set = LAYOUTS.get(source, "imagenet-c"), SETS.get(source, "the released set")
     names = [n for suite, listed in (corrupt.get("suites") or {}).items() if suite not in ("deepcorrect", "restoration") for n in listed or []]
+    if layout == "cure-tsr":
+        names = [n for n in names if n in CURE_TSR]  # the reader refuses the others with its own error
     fix = f"Fix: point corrupt.root at the {name_of_set} folder"
     if not root.is_dir():
         return [Input("corrupt.root", str(root), name_of_set, f"the folder does not exist. {fix}.")]
-    needed: list[tuple[Path, str]] = []  # (path, what)
-    if layout == "cifar-c":
-        needed.append((root / "labels.npy", "the labels file"))
-        needed += [(root / f"{name}.npy", name) for name in names]
-    elif layout == "cure-tsr":
-        if not (root / "RealChallenge").is_dir() and (root / "cure-tsr").is_dir():
-            root = root / "cure-tsr"  # as the reader: the folder holding cure-tsr/ will do
-        for name in names:
-            if name in CURE_TSR:
-                challenge = CURE_TSR.index(name) + 1
-                needed += [(root / "RealChallenge" / f"{challenge:02d}_{level:02d}" / "test", f"{name} level {level}") for level in range(1, LEVELS + 1)]
-        training = (params.get("gradients") or {}).get("train_distortion")
-        if training in CURE_TSR and training in names:  # the detectors train on its own train / val folders
-            level = int((params.get("gradients") or {}).get("train_level", 1))
-            challenge = CURE_TSR.index(training) + 1
-            needed += [(root / "RealChallenge" / f"{challenge:02d}_{level:02d}" / split, f"{training} level {level} ({split})") for split in ("train", "val")]
-    else:
-        needed += [(root / name / str(level), f"{name} level {level}") for name in names for level in range(1, LEVELS + 1)]
+    needed: dict[Path, str] = {root / CIFAR_LABELS: "the labels file"} if layout == "cifar-c" else {}  # path -> what (CIFAR-C: one file per corruption)
+    for name in names:
+        for level in range(1, LEVELS + 1):
+            needed.setdefault(level_path(layout, root, name, level), name if layout == "cifar-c" else f"{name} level {level}")
+    training = (params.get("gradients") or {}).get("train_distortion")
+    if layout == "cure-tsr" and training in names:  # the detectors train on its own train / val folders
+        level = int((params.get("gradients") or {}).get("train_level", 1))
+        needed.update({level_path(layout, root, training, level, split): f"{training} level {level} ({split})" for split in ("train", "val")})
+    root = cure_tsr_root(root) if layout == "cure-tsr" else root
     return [Input("corrupt.root", str(path), f"{name_of_set}: {what}", None if path.exists() else f"missing ({what}). {fix} (holding {path.relative_to(root)}).")
-            for path, what in needed]
+            for path, what in needed.items()]
 
 
 def _weights(params: dict[str, Any]) -> list[Input]:

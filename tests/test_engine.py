@@ -74,6 +74,7 @@ def test_zero_epochs_saves_the_start_weights_with_every_output_of_a_training(sha
     assert all(torch.equal(saved[k], v) for k, v in start.items())
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["complete"]
     assert [e["epoch"] for e in history["epochs"]] == [0] and "val_top1" in history["epochs"][0]
+    assert history["best_epoch"] == 0 and history["kept"] is history["epochs"][0]  # the start weights are what was kept
     curve = (tmp_path / "live" / "plots" / "metrics" / "val" / "top1.tsv").read_text().splitlines()
     assert [line.split("\t")[0] for line in curve[1:]] == ["0"]
     assert "val" in json.loads((tmp_path / "live" / "metrics.json").read_text())
@@ -378,6 +379,7 @@ def test_keep_best_keeps_the_epoch_with_the_lowest_validation_value_also_across_
         model = torch.nn.Linear(4, 1)
     history = engine.train(model, _Rows(), tmp_path, params, loss_fn=_row_loss, validate=validate, keep_best="val_loss")
     assert history["best_epoch"] == 2 and [e["val_loss"] for e in history["epochs"]] == [3.0, 1.0, 2.0, 5.0]
+    assert history["kept"]["val_loss"] == 1.0
     assert "train_top1" not in history["epochs"][0]  # the loss step returned no logits
     saved = torch.load(tmp_path / "model.pt")
     assert all(torch.equal(saved[k], snapshots[1][k]) for k in saved) and all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())

@@ -51,6 +51,12 @@ def test_autoencoder_stage_writes_weights_with_the_whitening_and_lowers_its_loss
     assert not (autoencoder / "checkpoint.pt").exists()
 
 
+def test_an_untrained_autoencoder_is_an_ablation_with_no_loss_curve(tmp_path):
+    """epochs 0 (does the index need a trained autoencoder?): the start weights are saved, no curve."""
+    info = train_autoencoder({"iqa": {"autoencoder": {"patches": 500, "train": {"epochs": 0}}}}, tmp_path / "ae")
+    assert info["loss_per_epoch"] == [] and (tmp_path / "ae" / "model.pt").is_file()
+
+
 def test_patches_come_from_the_colour_photographs_and_repeat_for_a_seed():
     photos = natural_images(None)
     assert 0 < len(photos) < 12 and all(not np.array_equal(p[..., 0], p[..., 1]) for p in photos)  # the grey photos are left out

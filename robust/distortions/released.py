@@ -78,6 +78,29 @@ IMAGENET_C_NAMES = IMAGENET_C + IMAGENET_C_EXTRA
 RELEASED_SUFFIXES = (".jpeg", ".jpg", ".png")
 _PIL_FORMATS = {"JPEG": "jpg", "PNG": "png"}
 CIFAR_SHAPE = (32, 32, 3)
+CIFAR_LABELS = "labels.npy"
+
+
+def cure_tsr_root(root: Path) -> Path:
+    """The folder holding ``RealChallenge/``: ``root`` itself, or its ``cure-tsr/`` (the
+    archive's top folder) when ``root`` is the folder above it."""
+    return root / "cure-tsr" if not (root / "RealChallenge").is_dir() and (root / "cure-tsr").is_dir() else root
+
+
+def cure_tsr_challenge(name: str, level: int) -> str:
+    """CURE-TSR's challenge folder name ``<TT>_<LL>`` of a challenge type and level."""
+    return f"{CURE_TSR.index(name) + 1:02d}_{level:02d}"
+
+
+def level_path(layout: str, root: Path, name: str, level: int, split: str = SPLIT) -> Path:
+    """Where a released set keeps corruption ``name`` at ``level``: the one place that knows
+    each layout (the readers below and the pipeline's inputs check both use it). CIFAR-C keeps
+    all five levels in ``<name>.npy`` (with ``labels.npy`` beside it)."""
+    if layout == "cifar-c":
+        return root / f"{name}.npy"
+    if layout == "cure-tsr":
+        return cure_tsr_root(root) / "RealChallenge" / cure_tsr_challenge(name, level) / split
+    return root / name / str(level)
 
 
 def write_released(clean: Path, out: Path, name: str, root: Path, params: CorruptParams) -> dict[int, dict[str, dict[str, Any]]]:
@@ -217,7 +240,7 @@ def _plan_cifar_c(clean: Path, clean_info: dict[str, Any], name: str, root: Path
             f"{release} images are 32x32 and are used at their own size, but the clean shards are {clean_info['image_size']} px.",
             "set data.image_size to 32 (and rebuild the clean shards).",
         )
-    path, labels_path = root / f"{name}.npy", root / "labels.npy"
+    path, labels_path = level_path("cifar-c", root, name, 1), root / CIFAR_LABELS
     images = _load_npy(path, f"The released {release} file of {name}", fix_missing)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != CIFAR_SHAPE or len(images) == 0 or len(images) % LEVELS:
         raise DataError(
@@ -339,7 +362,7 @@ def _plan_imagenet_c(clean: Path, clean_info: dict[str, Any], name: str, root: P
     plans = {}
     shard_size = int(clean_info["params"]["shard_size"])
     for level in range(1, LEVELS + 1):
-        folder = top / str(level)
+        folder = level_path("imagenet-c", root, name, level)
         if not folder.is_dir():
             raise DataError(f"The severity {level} folder of released {name} is missing: {folder} does not exist.", layout_fix)
         present = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -394,14 +417,12 @@ def _plan_cure_tsr(clean: Path, clean_info: dict[str, Any], name: str, root: Pat
                    levels: Sequence[int] = tuple(range(1, LEVELS + 1))) -> dict[int, _Plan]:
     from robust.data.sources.curetsr import CureTsrSource
 
-    if not (root / "RealChallenge").is_dir() and (root / "cure-tsr").is_dir():
-        root = root / "cure-tsr"
-    ctype = CURE_TSR.index(name) + 1
+    root = cure_tsr_root(root)
     data = clean_info["params"]
     plans = {}
     for level in levels:
-        challenge = f"{ctype:02d}_{level:02d}"
-        folder = root / "RealChallenge" / challenge / split
+        challenge = cure_tsr_challenge(name, level)
+        folder = level_path("cure-tsr", root, name, level, split)
         if not folder.is_dir():
             raise DataError(
                 f"The CURE-TSR {split} folder of {name} level {level} (challenge {challenge}) is missing: {folder} does not exist.",

@@ -107,7 +107,7 @@ def train_detector(kind: str, clean: dict[str, Features], distorted: dict[str, F
     history = train(model, BalancedBatches(train_clean, train_dist, p.per_class, p.seed), out_dir / kind, settings, loss_fn=detector_loss,
                     log_dir=log_dir / kind if log_dir is not None else None, run_id=["gradient-detector", kind, p.as_dict()],
                     validate=validate, keep_best="val_loss")
-    best = history["epochs"][history["best_epoch"] - 1]
+    best = history["kept"]
     return model, {"best_epoch": history["best_epoch"], "val_loss": best["val_loss"], "epochs": len(history["epochs"])}
 
 

@@ -40,19 +40,21 @@ def comparison_pairs(models: dict[str, Any], control: str | None) -> tuple[tuple
 
 
 def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: dict[str, Any] | None = None, figures: list[str] | None = None,
-             gradients: dict[str, Any] | None = None, iqa: dict[str, Any] | None = None, ra: dict[str, Any] | None = None) -> str:
+             gradients: dict[str, Any] | None = None, iqa: dict[str, Any] | None = None, ra: dict[str, Any] | None = None,
+             published: dict[str, Any] | None = None) -> str:
     """``metrics/report.md``, one section after the other: the leaderboard, the figures, seed
     003's CE table, seed 000's and seed 004's comparisons (from the ``models:`` entries'
     methods), seed 001's detection and IQA tables (``gradients`` / ``iqa``: the detect and iqa
     stages' summaries), seed 002's tables (``ra``: the ra stage's summary) and its processors on
-    the benchmark, seed 003's runs, then the per-level tables."""
+    the benchmark, seed 003's runs, the per-level tables, then the seed's published numbers
+    beside ours (``published``: the params' ``published:`` section, an experiment's)."""
     specs = models or {}
     lines = ["# Results", "", *leaderboard_lines(summary)]
     if figures:
         lines += ["", "## Figures", ""] + [f"![{name}]({FIGURES}/{name}.png)" for name in figures]
     lines += (ce_table_lines(summary) + deepcorrect_table(summary, specs) + noise_table(summary, specs) + gradient_tables(gradients or {})
               + iqa_tables(iqa or {}) + ra_tables(ra or {}) + ra_benchmark_table(summary, specs) + corruption_tables(summary, specs)
-              + level_table_lines(summary, evals))
+              + level_table_lines(summary, evals) + published_lines(published, {"report": summary, "gradients": gradients, "iqa": iqa, "ra": ra}))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -92,9 +94,7 @@ def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | P
     # every text is made before anything is written: a table that fails leaves the previous report whole
     with atomic_dir(out_dir / FIGURES) as folder:
         drawn = write_figures(folder, makers)
-        text = markdown(summary, evals, params.get("models") or {}, drawn, gradients, iqa, ra)
-        text += "\n".join(published_lines(params.get("published"), {"report": summary, "gradients": gradients, "iqa": iqa, "ra": ra}))
-        text = text.rstrip() + "\n"
+        text = markdown(summary, evals, params.get("models") or {}, drawn, gradients, iqa, ra, params.get("published"))
         page = html_page(text, folder)
     write_json(out_dir / "summary.json", summary)
     (out_dir / "report.md").write_text(text)

@@ -164,7 +164,7 @@ def train_autoencoder(params: dict[str, Any], out: str | Path, log_dir: str | Pa
         with torch.no_grad():
             final = float(sparse_autoencoder_loss(model.cpu(), whitened, sparsity=p.sparsity, beta=p.beta, decay=p.decay))
         info = {"params": p.as_dict(), "train": tp.as_dict(), "patches": p.patches, "final_loss": final,
-                "loss_per_epoch": [round(e["train_loss"], 6) for e in history["epochs"]],
+                "loss_per_epoch": [round(e["train_loss"], 6) for e in history["epochs"] if "train_loss" in e],  # none at 0 epochs
                 "weights": MODEL}  # no timing: the same params give the same folder, so the iqa stage does not rerun
         write_json(tmp / "info.json", info)
     print(f"iqa-autoencoder: {time.perf_counter() - start:.1f} s, final loss {final:.4f}")
