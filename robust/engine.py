@@ -434,7 +434,8 @@ def train(
 ) -> dict[str, Any]:
     """Train ``model`` in place; writes ``out_dir/model.pt`` (state dict) and a per-epoch
     checkpoint; returns the history ``{"epochs": [...], "resumed_from": int, "best_epoch": int, "kept": record}``
-    (``kept``: the record of the epoch whose weights were saved; epoch 0 when ``p.epochs`` is 0).
+    (``kept``: the record of the epoch whose weights were saved; epoch 0 when ``p.epochs`` is 0;
+    None on the other ranks of a 0-epoch DDP run, which validate nothing).
 
     ``train_dir``: a shard folder or a :class:`BatchSource`. ``validate``: the method's own
     validation (default: top-1 on ``val_dir``). ``keep_best``: a history key (``val_loss``)
@@ -564,5 +565,6 @@ def train(
             _save_atomic({**torch.load(checkpoint_path, map_location="cpu", weights_only=False), "complete": True}, checkpoint_path)
         if live is not None:
             live.end()
-    kept = best["epoch"] if best is not None else history[-1]["epoch"]
-    return {"epochs": history, "resumed_from": start_epoch, "best_epoch": kept, "kept": next(r for r in history if r["epoch"] == kept)}
+    kept = best["epoch"] if best is not None else history[-1]["epoch"] if history else 0  # other DDP ranks of a 0-epoch run have no record
+    record = next((r for r in history if r["epoch"] == kept), None)
+    return {"epochs": history, "resumed_from": start_epoch, "best_epoch": kept, "kept": record}

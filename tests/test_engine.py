@@ -58,6 +58,7 @@ def test_interrupted_training_resumes_and_ends_where_an_uninterrupted_run_ends(s
     resumed = tiny_model()
     history = engine.train(resumed, shards / "train", tmp_path / "run", params, log_dir=tmp_path / "live")
     assert history["resumed_from"] == 1 and [e["epoch"] for e in history["epochs"]] == [1, 2, 3]
+    assert history["kept"] is history["epochs"][-1]  # no keep_best: the last epoch's weights and record
     for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     curve = (tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()

@@ -209,3 +209,12 @@ def test_a_pair_without_an_mce_interval_is_said_not_crashed_on():
     assert "no interval" in pair_cell(summary, "a - b")
     summary["pairs"]["a - b"]["mce"] = {"interval": [-15.0, -5.0], "significant": True}
     assert pair_cell(summary, "a - b").startswith("`a` - `b` -10.0 [-15.0, -5.0]")
+
+
+def test_the_published_section_is_the_reports_last_and_leaves_the_rest_unchanged():
+    net, alex = _result(0.9, [0.5, 0.4, 0.3, 0.2, 0.1]), _result(0.6, [0.4, 0.3, 0.2, 0.1, 0.05])
+    summary = summarise({"net": net, "alex": alex}, "alex")
+    spec = {"source": "a paper", "rows": [{"label": "clean top-1", "published": 76.1, "ours": "report:models.net.clean_top1", "percent": True}]}
+    plain, with_published = markdown(summary, {"net": net, "alex": alex}), markdown(summary, {"net": net, "alex": alex}, published=spec)
+    assert with_published.startswith(plain.rstrip() + "\n\n## Published beside ours\n")  # one blank line, nothing else changed
+    assert with_published.endswith("| clean top-1 | 76.10 | 90.00 | +13.90 |\n")

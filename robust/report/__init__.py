@@ -54,8 +54,9 @@ def markdown(summary: dict[str, Any], evals: dict[str, dict[str, Any]], models: 
         lines += ["", "## Figures", ""] + [f"![{name}]({FIGURES}/{name}.png)" for name in figures]
     lines += (ce_table_lines(summary) + deepcorrect_table(summary, specs) + noise_table(summary, specs) + gradient_tables(gradients or {})
               + iqa_tables(iqa or {}) + ra_tables(ra or {}) + ra_benchmark_table(summary, specs) + corruption_tables(summary, specs)
-              + level_table_lines(summary, evals) + published_lines(published, {"report": summary, "gradients": gradients, "iqa": iqa, "ra": ra}))
-    return "\n".join(lines).rstrip() + "\n"
+              + level_table_lines(summary, evals))
+    text = "\n".join(lines).rstrip()
+    return "\n".join([text, *published_lines(published, {"report": summary, "gradients": gradients, "iqa": iqa, "ra": ra})]).rstrip() + "\n"
 
 
 def write_report(params: dict[str, Any], evals_dir: str | Path, out_dir: str | Path, *, clean_dir: str | Path = "data/shards/clean",
