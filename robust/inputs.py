@@ -89,17 +89,17 @@ def _released(params: dict[str, Any]) -> list[Input]:
 
 
 def _weights(params: dict[str, Any]) -> list[Input]:
+    from robust.methods.common import MODEL_SECTIONS, model_entries
     from robust.models.registry import weights_file
 
+    entries = model_entries(params)  # both sections: an entry's base may be in the other one
     found: list[Input] = []
-    for section in ("models", "study_models"):
-        entries = params.get(section) or {}
-        for name, spec in entries.items():
+    for section in MODEL_SECTIONS:
+        for name, spec in (params.get(section) or {}).items():
             if not isinstance(spec, dict):
                 continue
-            arch = _arch(entries, name)
             if spec.get("pretrained"):
-                pretrained = str(spec["pretrained"])
+                arch, pretrained = _arch(entries, spec), str(spec["pretrained"])
                 shown = pretrained if pretrained != "torchvision" else f"torchvision weights of {arch}"
                 found.append(_check(f"{section}.{name}.pretrained", shown, f"{arch} weights", lambda a=arch, p=pretrained: weights_file(a, p)))
             start = str(spec.get("start") or "")
@@ -110,16 +110,12 @@ def _weights(params: dict[str, Any]) -> list[Input]:
     return found
 
 
-def _arch(entries: dict[str, Any], name: str) -> str:
-    """The entry's architecture: its own ``arch``, else its ``base`` entry's."""
-    seen = set()
-    while name in entries and name not in seen:
-        seen.add(name)
-        spec = entries[name]
-        if spec.get("arch"):
-            return str(spec["arch"])
-        name = spec.get("base")
-    return "?"
+def _arch(entries: dict[str, dict[str, Any]], spec: dict[str, Any]) -> str:
+    """The architecture ``pretrained`` weights are for, as the readers resolve it: the entry's
+    own ``arch`` (a baseline's build), else its ``base`` entry's (seed 003's runs:
+    robust.methods.corruption.start_weights)."""
+    arch = spec.get("arch") or (entries.get(spec.get("base")) or {}).get("arch")
+    return str(arch) if arch else "?"
 
 
 def _iqa(params: dict[str, Any]) -> list[Input]:

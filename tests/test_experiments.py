@@ -346,3 +346,17 @@ def test_seed003_tinyimagenet(tmp_path):
     assert sum("not run" not in r for r in rows) == 2  # resnet_b and resnet_c clean top-1
     summary = json.loads((exp / "metrics" / "summary.json").read_text())
     assert summary["normaliser"] == "resnet_b" and summary["models"]["resnet_c"]["mce"] is not None
+
+
+def test_inputs_check_finds_a_runs_pretrained_architecture_through_its_base_in_the_other_section(tmp_path, monkeypatch):
+    """A seed 003 run (models:) whose base is a study_models: entry: its torchvision weights are its base's
+    architecture's, as robust.methods.corruption.start_weights reads them."""
+    from robust.inputs import check_inputs
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty hub cache
+    params = {"study_models": {"resnet_imagenet": {"method": "baseline", "start": "data/shards/clean", "arch": "resnet18"}},
+              "models": {"resnet_b": {"method": "corruption", "start": "data/models/resnet_imagenet/model.pt", "base": "resnet_imagenet",
+                                      "pretrained": "torchvision"}}}
+    (missing,) = [i for i in check_inputs(params) if i.problem]
+    assert missing.param == "models.resnet_b.pretrained" and missing.what == "resnet18 weights"
+    assert "torchvision's weights for resnet18 are not in the local cache" in missing.problem
