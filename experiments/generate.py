@@ -52,7 +52,8 @@ EXPERIMENTS: dict[str, tuple[str, ...]] = {
 INPUTS_STAGE: dict[str, Any] = {
     "cmd": f"python {UP}stages/inputs.py",
     "deps": [f"{UP}stages/inputs.py", f"{UP}robust/numerics.py", f"{UP}constraints.txt", f"{UP}robust/inputs.py", f"{UP}robust/data/sources",
-             f"{UP}robust/distortions/released.py", f"{UP}robust/models/registry.py", f"{UP}robust/gradient_features/iqa/databases.py"],
+             f"{UP}robust/distortions/released.py", f"{UP}robust/models/registry.py", f"{UP}robust/methods/common.py",
+             f"{UP}robust/gradient_features/iqa/databases.py", f"{UP}robust/gradient_features/iqa/train.py"],
     "params": ["data", "corrupt", "models", "study_models", "iqa"],
     "outs": [{"data/inputs.json": {"cache": False}}],
     "always_changed": True,

@@ -127,9 +127,9 @@ def _iqa(params: dict[str, Any]) -> list[Input]:
         found.append(_check("iqa.root", iqa.get("root"), f"the {iqa['source']} database", lambda: read_database(str(iqa.get("root")), iqa["source"])))
     patches = (iqa.get("autoencoder") or {}).get("patches_root")
     if patches:
-        from robust.data.sources.base import IMAGE_SUFFIXES
+        from robust.gradient_features.iqa.train import image_files
 
-        ok = Path(patches).is_dir() and any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in Path(patches).rglob("*"))
+        ok = Path(patches).is_dir() and bool(image_files(Path(patches)))
         found.append(Input("iqa.autoencoder.patches_root", str(patches), "a folder of natural images",
                            None if ok else "no image folder there. Fix: give a folder of natural images, or null for the builtin photographs."))
     return found

@@ -82,9 +82,10 @@ CIFAR_LABELS = "labels.npy"
 
 
 def cure_tsr_root(root: Path) -> Path:
-    """The folder holding ``RealChallenge/``: ``root`` itself, or its ``cure-tsr/`` (the
-    archive's top folder) when ``root`` is the folder above it."""
-    return root / "cure-tsr" if not (root / "RealChallenge").is_dir() and (root / "cure-tsr").is_dir() else root
+    """The folder holding ``RealChallenge/`` (or the ``cure-tsr/`` folder inside ``root``)."""
+    from robust.data.sources.curetsr import archive_root
+
+    return archive_root(root, "RealChallenge")
 
 
 def cure_tsr_challenge(name: str, level: int) -> str:

@@ -65,15 +65,19 @@ def parse_name(filename: str) -> dict[str, int]:
     return {"sign": sign, "challenge_type": numbers[2], "challenge_level": numbers[3]}
 
 
+def archive_root(root: Path, marker: str = "RealChallengeFree") -> Path:
+    """The folder holding CURE-TSR's ``marker`` folder: ``root`` itself, or its ``cure-tsr/``
+    (the archive's top folder) when ``root`` is the folder above it."""
+    return root / "cure-tsr" if not (root / marker).exists() and (root / "cure-tsr").is_dir() else root
+
+
 class CureTsrSource(FileSource):
     """CURE-TSR; ``challenge`` is ``"00_00"`` (challenge-free) or ``"TT_LL"``."""
 
     name = "cure-tsr"
 
     def __init__(self, root: str | Path, challenge: str = "00_00") -> None:
-        root = Path(root)
-        if root.is_dir() and not (root / "RealChallengeFree").exists() and (root / "cure-tsr").is_dir():
-            root = root / "cure-tsr"
+        root = archive_root(Path(root))
         super().__init__(root)
         require_dir(root, "CURE-TSR folder (data.root)", FIX)
         try:

@@ -87,6 +87,13 @@ def colour_photographs() -> list[np.ndarray]:
     return [p for p in photos if not (np.array_equal(p[..., 0], p[..., 1]) and np.array_equal(p[..., 1], p[..., 2]))]
 
 
+def image_files(root: Path) -> list[Path]:
+    """The image files under ``root`` (any depth, sorted): what a ``patches_root`` offers."""
+    from robust.data.sources.base import IMAGE_SUFFIXES
+
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def natural_images(patches_root: str | None) -> list[np.ndarray]:
     """The images patches are drawn from, as float RGB arrays in [0, 1] (see the module doc)."""
     if patches_root is None:
@@ -97,8 +104,7 @@ def natural_images(patches_root: str | None) -> list[np.ndarray]:
     if not root.is_dir():
         raise DataError(f"iqa.autoencoder.patches_root {root} does not exist or is not a folder.",
                         "give a folder of natural images, or null for the builtin dataset's photographs.")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    images = [_rgb(open_image_file(path)) for path in tqdm(files, desc="patch images", disable=None)]
+    images = [_rgb(open_image_file(path)) for path in tqdm(image_files(root), desc="patch images", disable=None)]
     images = [i for i in images if min(i.shape[:2]) >= PATCH]
     if not images:
         raise DataError(f"No image of at least {PATCH} x {PATCH} px under {root}.",
